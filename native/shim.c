@@ -1,0 +1,80 @@
+/*
+ * supervisor-shim COMMAND [ARGS...]
+ *
+ * Every worker starts through this shim, which then execs the worker in place (same pid):
+ * - sd_listen_fds() in systemd, Go and Python accepts the inherited fds only if LISTEN_PID equals
+ *   its own pid, which a Node parent cannot know before spawning. The shim knows: it sets
+ *   LISTEN_PID to getpid() and execs, so the worker sees its own pid.
+ * - PR_SET_PDEATHSIG(SIGKILL) survives exec, so a worker dies with the supervisor instead of
+ *   holding the port as an orphan nobody supervises.
+ *
+ * Exit codes: 127 the command was not found (126: found but not executable), like a shell;
+ * 1 the supervisor died before the shim armed PDEATHSIG; 100 usage. No output on success.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+static const char *errno_name(int error) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  const char *name = strerrorname_np(error);
+  if (name != NULL) return name;
+#endif
+  switch (error) {
+    case ENOENT: return "ENOENT";
+    case EACCES: return "EACCES";
+    case ENOEXEC: return "ENOEXEC";
+    case ENOTDIR: return "ENOTDIR";
+    case ELOOP: return "ELOOP";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case E2BIG: return "E2BIG";
+    case ENOMEM: return "ENOMEM";
+    case ETXTBSY: return "ETXTBSY";
+    default: return "unknown errno";
+  }
+}
+
+/* The parent may have died between fork and prctl; then no signal will ever come. */
+static int parent_is_gone(void) {
+  const char *expected = getenv("SUPERVISOR_PID");
+  if (expected == NULL || *expected == '\0') return 0;
+  char *end = NULL;
+  long pid = strtol(expected, &end, 10);
+  if (*end != '\0' || pid <= 0) return 0; /* not a pid: nothing to compare against */
+  return (long)getppid() != pid;
+}
+
+static void set_listen_pid(void) {
+  char pid[24];
+  snprintf(pid, sizeof pid, "%ld", (long)getpid());
+  if (setenv("LISTEN_PID", pid, 1) != 0) {
+    fprintf(stderr, "supervisor-shim: cannot set LISTEN_PID: %s (%s)\n", strerror(errno),
+            errno_name(errno));
+    _exit(111);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs("usage: supervisor-shim COMMAND [ARGS...]\n", stderr);
+    return 100;
+  }
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+    fprintf(stderr, "supervisor-shim: prctl(PR_SET_PDEATHSIG) failed: %s (%s)\n", strerror(errno),
+            errno_name(errno));
+    _exit(111);
+  }
+  if (parent_is_gone()) _exit(1);
+  if (getenv("LISTEN_FDS") != NULL) set_listen_pid();
+
+  execvp(argv[1], argv + 1);
+
+  int error = errno;
+  fprintf(stderr, "supervisor-shim: cannot execute '%s': %s (%s)\n", argv[1], strerror(error),
+          errno_name(error));
+  _exit(error == EACCES || error == ENOEXEC ? 126 : 127);
+}

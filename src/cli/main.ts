@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+import path from 'node:path';
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ConfigError, defaultControlPath, loadConfig, formatDuration } from '../config/index.js';
+import { request, NoDaemonError } from '../control/client.js';
+import type { DaemonStatus, EventFrame, ResultFrame, Command } from '../control/protocol.js';
+import { createLogger } from '../log.js';
+import { runDaemon } from '../daemon/run.js';
+import { ExitCode } from './exit-codes.js';
+import { renderReloadEvent, renderStatus } from './render.js';
+
+interface TargetArgs {
+  config?: string;
+  socket?: string;
+  json?: boolean;
+}
+
+const configOption = {
+  alias: 'c',
+  type: 'string',
+  describe: 'config file (YAML or JSON); commands find the daemon through its control: path',
+  normalize: true,
+} as const;
+
+function withTarget<T>(args: Argv<T>) {
+  return args
+    .option('config', configOption)
+    .option('socket', { type: 'string', describe: 'control socket path (overrides the one in -c)', normalize: true })
+    .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of text' });
+}
+
+function fail(code: number, message: string): never {
+  process.stderr.write(`supervisor: ${message}\n`);
+  process.exit(code);
+}
+
+function loadOrExit(file: string, checkFilesystem = true) {
+  try {
+    return loadConfig(path.resolve(file), { checkFilesystem });
+  } catch (error) {
+    if (error instanceof ConfigError) fail(ExitCode.usage, error.message);
+    fail(ExitCode.usage, `cannot load config ${file}: ${(error as Error).message}`);
+  }
+}
+
+// The daemon's control socket: --socket, else the one the config names, else the default the
+// config would get if it sat in the current directory as supervisor.yaml.
+function controlPath(args: TargetArgs): string {
+  if (args.socket) return path.resolve(args.socket);
+  if (args.config) return loadOrExit(args.config, false).control;
+  return defaultControlPath(path.resolve('supervisor.yaml'), process.env, process.getuid?.() ?? 0);
+}
+
+async function ask(args: TargetArgs, command: Command, onEvent?: (event: EventFrame) => void): Promise<ResultFrame> {
+  const socket = controlPath(args);
+  try {
+    return await request(socket, { command }, onEvent);
+  } catch (error) {
+    if (error instanceof NoDaemonError) fail(ExitCode.notRunning, error.message);
+    fail(ExitCode.system, (error as Error).message);
+  }
+}
+
+function finish(result: ResultFrame, json: boolean, text?: string): never {
+  if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else if (result.ok) process.stdout.write(`${text ?? result.message}\n`);
+  else process.stderr.write(`supervisor: ${result.message}\n`);
+  process.exit(result.code);
+}
+
+async function main(): Promise<void> {
+  await yargs(hideBin(process.argv))
+    .scriptName('supervisor')
+    .usage('$0 <command> [options]\n\nRuns N workers of an app on one SO_REUSEPORT port and rolls them to new versions without failing a request.')
+    .command(
+      'run',
+      'run the supervisor in the foreground (logs JSON lines to stdout)',
+      (y) => y.option('config', { ...configOption, demandOption: 'pass the config file: supervisor run -c supervisor.yaml' }),
+      async (args) => {
+        const file = path.resolve(args.config);
+        const config = loadOrExit(file);
+        const log = createLogger(1);
+        const code = await runDaemon({
+          configFile: file,
+          config,
+          log,
+          workerOutput: { stdout: log, stderr: createLogger(2) },
+        });
+        process.exit(code);
+      },
+    )
+    .command(
+      'check',
+      'validate a config file without running anything (exit 0 valid, 100 invalid)',
+      (y) =>
+        y
+          .option('config', { ...configOption, demandOption: 'pass the config file: supervisor check -c supervisor.yaml' })
+          .option('json', { type: 'boolean', default: false, describe: 'print the resolved config as JSON' }),
+      (args) => {
+        const config = loadOrExit(args.config);
+        if (args.json) {
+          process.stdout.write(`${JSON.stringify({ ok: true, config })}\n`);
+        } else {
+          process.stdout.write(
+            `config ${config.file} is valid: ${config.workers} worker(s) of ${config.command.join(' ')} on ` +
+              `${config.listen.map((a) => a.text).join(', ')} (socket ${config.socket}, ready ${config.ready.kind} within ` +
+              `${formatDuration(config.ready.timeoutMs)}, drain ${config.drain.signal} then SIGKILL after ${formatDuration(config.drain.timeoutMs)}); control ${config.control}\n`,
+          );
+        }
+        process.exit(ExitCode.ok);
+      },
+    )
+    .command(
+      'reload',
+      'start a new generation, promote it when every worker is ready, drain the old one; exit 0 promoted, 1 rolled back or refused',
+      (y) => withTarget(y),
+      async (args) => {
+        const started = Date.now();
+        const result = await ask(args, 'reload', (event) => {
+          if (args.json) process.stdout.write(`${JSON.stringify(event)}\n`);
+          else process.stderr.write(`${renderReloadEvent(event)}\n`);
+        });
+        const data = result.data as { lastLines?: string[] } | undefined;
+        if (!args.json && !result.ok && data?.lastLines?.length) {
+          process.stderr.write(`last output of the failing worker:\n${data.lastLines.map((line) => `  | ${line}`).join('\n')}\n`);
+        }
+        finish(result, args.json, `${result.message} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+      },
+    )
+    .command(
+      'status',
+      'show generations and workers (exit 3 when no daemon answers)',
+      (y) => withTarget(y),
+      async (args) => {
+        const result = await ask(args, 'status');
+        if (args.json) finish({ ...result, data: result.data }, true);
+        if (!result.ok) finish(result, false);
+        process.stdout.write(`${renderStatus(result.data as DaemonStatus)}\n`);
+        process.exit(ExitCode.ok);
+      },
+    )
+    .command(
+      'stop',
+      'drain every worker and stop the daemon; returns when it has exited',
+      (y) => withTarget(y),
+      async (args) => finish(await ask(args, 'stop'), args.json),
+    )
+    .demandCommand(1, 'name a command: run, check, reload, status or stop (see --help)')
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version()
+    .epilogue('Exit codes: 0 ok, 1 refused or rolled back, 3 no daemon, 4 denied, 100 usage or invalid config, 111 system error. Docs: docs/operations.md')
+    .fail((message, error) => {
+      if (error) throw error;
+      fail(ExitCode.usage, `${message} (see supervisor --help)`);
+    })
+    .parseAsync();
+}
+
+main().catch((error: Error) => fail(ExitCode.system, `unexpected error: ${error.stack ?? error.message}`));

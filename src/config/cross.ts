@@ -1,0 +1,68 @@
+// Rules that relate two keys. They run on the raw values, each key parsed on its own, so a
+// mistake elsewhere in the file does not hide them: every problem is reported in one pass.
+import type * as z from 'zod';
+import { formatDuration } from './duration.js';
+import type { PathProblem } from './errors.js';
+import { readyFields, restartFields } from './schema.js';
+
+export function crossChecks(raw: Record<string, unknown>): PathProblem[] {
+  return [...restartChecks(mapping(raw.restart)), ...readyChecks(mapping(raw.ready))];
+}
+
+function restartChecks(restart: Record<string, unknown> | undefined): PathProblem[] {
+  if (restart === undefined) return [];
+  const backoff = valueOf(restartFields.backoff, restart.backoff);
+  const max = valueOf(restartFields.max, restart.max);
+  if (backoff === undefined || max === undefined || max >= backoff) return [];
+  const maxText = `${formatDuration(max)}${'max' in restart ? '' : ', the default'}`;
+  const backoffText = `${formatDuration(backoff)}${'backoff' in restart ? '' : ', the default'}`;
+  return [{
+    path: ['restart', 'max' in restart ? 'max' : 'backoff'],
+    value: 'max' in restart ? restart.max : restart.backoff,
+    message: `restart.max (${maxText}) is less than restart.backoff (${backoffText}): max caps the growing delay, so it must be at least backoff; raise max or lower backoff`,
+  }];
+}
+
+// Keys that only one kind of readiness reads: writing them for another kind is a sign the
+// config says something the supervisor will not do.
+const KIND_KEYS = { path: ['http'], interval: ['http', 'tcp'], delay: ['delay'] } as const;
+
+function readyChecks(ready: Record<string, unknown> | undefined): PathProblem[] {
+  if (ready === undefined) return [];
+  const kind = valueOf(readyFields.kind, ready.kind);
+  if (kind === undefined) return [];
+  const problems: PathProblem[] = [];
+  const kindText = `kind is ${kind}${'kind' in ready ? '' : ', the default'}`;
+  for (const [key, kinds] of Object.entries(KIND_KEYS) as [keyof typeof KIND_KEYS, readonly string[]][]) {
+    if (key in ready && !kinds.includes(kind)) {
+      problems.push({
+        path: ['ready', key],
+        value: ready[key],
+        atKey: true,
+        message: `applies only to kind: ${kinds.join(' or kind: ')} (${kindText}): remove it, or set kind: ${kinds[0]}`,
+      });
+    }
+  }
+  if (kind === 'delay') {
+    const delay = valueOf(readyFields.delay, ready.delay);
+    const timeout = valueOf(readyFields.timeout, ready.timeout);
+    if (delay !== undefined && timeout !== undefined && delay >= timeout) {
+      problems.push({
+        path: ['ready', 'delay' in ready ? 'delay' : 'timeout'],
+        value: 'delay' in ready ? ready.delay : ready.timeout,
+        message: `ready.delay (${formatDuration(delay)}) must be shorter than ready.timeout (${formatDuration(timeout)}), or no worker could become ready in time: lower delay or raise timeout`,
+      });
+    }
+  }
+  return problems;
+}
+
+function mapping(value: unknown): Record<string, unknown> | undefined {
+  if (value === undefined || value === null) return {};
+  return typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+function valueOf<T>(schema: z.ZodType<T>, value: unknown): T | undefined {
+  const result = schema.safeParse(value);
+  return result.success ? result.data : undefined;
+}

@@ -1,0 +1,140 @@
+// Field validators as zod schemas with hand-written messages: zod walks the structure and keeps
+// the key path; each field says in its own words what it expected and how to fix the value.
+import * as z from 'zod';
+import { formatDuration, parseDuration } from './duration.js';
+
+export type Report = (message: string, path?: PropertyKey[]) => void;
+
+interface FieldSpec<T> {
+  /** what a valid value looks like, e.g. "a whole number from 1 to 256" */
+  expect: string;
+  /** value when the key is absent; without one the key is optional (undefined) unless `required` */
+  default?: T;
+  /** how to show the default in messages */
+  show?: (value: T) => string;
+  /** the fix to print when a required key is missing */
+  required?: string;
+  /** value for a key written with nothing after it (`env:`); without one that is an error */
+  empty?: T;
+  parse: (value: unknown, report: Report) => T | undefined;
+}
+
+/** A zod schema running `spec.parse` and reporting each problem at its own path with its value. */
+export function field<T>(spec: FieldSpec<T>) {
+  return z.unknown().transform((value, ctx): T => {
+    let failed = false;
+    const report: Report = (message, path = []) => {
+      failed = true;
+      const at = path.reduce<unknown>((inner, key) => (inner as Record<PropertyKey, unknown> | undefined)?.[key], value);
+      ctx.addIssue({ code: 'custom', message, path: path as (string | number)[], params: { value: at }, input: at });
+    };
+    let result: T | undefined;
+    if (value === undefined) {
+      if (spec.required !== undefined) report(`is required: ${spec.required}`);
+      result = spec.default;
+    } else if (value === null && spec.empty !== undefined) {
+      result = spec.empty;
+    } else if (value === null) {
+      const fallback = spec.default === undefined ? '' : `, or remove the key to use the default (${(spec.show ?? String)(spec.default)})`;
+      report(`has no value: write ${spec.expect}${fallback}`);
+    } else {
+      result = spec.parse(value, report);
+    }
+    return failed ? z.NEVER : (result as T);
+  });
+}
+
+/** How a value reads in a message: strings quoted, lists and mappings named. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'nothing';
+  if (typeof value === 'object') return 'a mapping';
+  return String(value);
+}
+
+export function wholeNumber(min: number, max: number, fallback: number) {
+  const expect = `a whole number from ${min} to ${max}`;
+  return field<number>({
+    expect,
+    default: fallback,
+    parse(value, report) {
+      if (typeof value === 'number' && Number.isInteger(value)) {
+        if (value >= min && value <= max) return value;
+        report(`${value} is out of range: write ${expect}`);
+        return undefined;
+      }
+      const quoted = typeof value === 'string' && /^\s*-?\d+\s*$/.test(value);
+      report(`expected ${expect}, got ${describe(value)}${quoted ? ': write it without quotes' : ''}`);
+      return undefined;
+    },
+  });
+}
+
+export function duration(min: number, max: number, fallback: number) {
+  const range = `a duration from ${formatDuration(min)} to ${formatDuration(max)}`;
+  return field<number>({
+    expect: `${range}, such as ${formatDuration(fallback)}`,
+    default: fallback,
+    show: formatDuration,
+    parse(value, report) {
+      if (typeof value === 'number') {
+        // YAML reads `timeout: 0` as a number; zero needs no unit, anything else does.
+        if (value === 0) return check(0);
+        if (value < 0) {
+          report(`${value} is negative: write ${range}`);
+          return undefined;
+        }
+        report(`a bare number has no unit: write a unit: ${value}s or ${value}ms (${range})`);
+        return undefined;
+      }
+      if (typeof value !== 'string') {
+        report(`expected ${range} written with a unit such as 10s or 500ms, got ${describe(value)}`);
+        return undefined;
+      }
+      let ms: number;
+      try {
+        ms = parseDuration(value);
+      } catch (error) {
+        report(`${(error as Error).message.replace(/^invalid duration /, '')} (${range})`);
+        return undefined;
+      }
+      return check(ms);
+      function check(ms: number): number | undefined {
+        if (ms < min || ms > max) {
+          report(`${formatDuration(ms)} is ${ms < min ? 'too short' : 'too long'}: write ${range}`);
+          return undefined;
+        }
+        return ms;
+      }
+    },
+  });
+}
+
+export function oneOf<const T extends string>(values: readonly T[], fallback: T, normalize: (text: string) => string = (s) => s) {
+  const expect = `one of ${values.join(', ')}`;
+  return field<T>({
+    expect,
+    default: fallback,
+    parse(value, report) {
+      const text = typeof value === 'string' ? normalize(value) : undefined;
+      if (text !== undefined && (values as readonly string[]).includes(text)) return text as T;
+      report(`expected ${expect}, got ${describe(value)}`);
+      return undefined;
+    },
+  });
+}
+
+export function nonEmptyString(expect: string, required?: string) {
+  return field<string>({
+    expect,
+    ...(required === undefined ? {} : { required }),
+    parse(value, report) {
+      if (typeof value !== 'string' || value.trim() === '') {
+        report(`expected ${expect}, got ${describe(value)}`);
+        return undefined;
+      }
+      return value;
+    },
+  });
+}

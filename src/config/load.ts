@@ -1,0 +1,165 @@
+// Text -> SupervisorConfig. Collects every problem (syntax, shape, cross-key, filesystem) before
+// throwing, so one run of `supervisor check` lists everything to fix.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type * as z from 'zod';
+import { defaultControlPath, socketPathProblem } from './control.js';
+import { crossChecks } from './cross.js';
+import { ConfigError, keyPath, type ConfigProblem, type PathProblem } from './errors.js';
+import { describe } from './fields.js';
+import { checkFilesystem } from './filesystem.js';
+import { closestKey } from './suggest.js';
+import { configSchema, DEFAULT_INHERIT_ENV, KNOWN_KEYS, topFields, type ConfigValues } from './schema.js';
+import { isWritten, locate, locateContents, locateKey, parseSource, type Source } from './source.js';
+import type { LoadOptions, SupervisorConfig } from './types.js';
+
+const READ_HINTS: Record<string, string> = {
+  ENOENT: 'no such file: pass -c with the path of your config',
+  EACCES: 'permission denied: run as a user that can read it, or change its permissions',
+  EISDIR: 'is a directory: pass -c with the path of the config file itself',
+  ENOTDIR: 'a part of the path is not a directory: pass -c with the path of your config',
+};
+
+export function loadConfig(file: string, options: LoadOptions = {}): SupervisorConfig {
+  const absolute = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    const message = `${code}: ${READ_HINTS[code] ?? (error as Error).message}`;
+    throw new ConfigError(absolute, [{ key: '', message }], { headline: `cannot read config ${absolute}`, cause: error });
+  }
+  return parseConfig(text, absolute, options);
+}
+
+export function parseConfig(text: string, file: string, options: LoadOptions = {}): SupervisorConfig {
+  const absolute = resolve(file);
+  const parsed = parseSource(text);
+  if (!parsed.ok) throw new ConfigError(absolute, parsed.problems);
+  const { source, value } = parsed;
+  const duplicates = parsed.problems;
+
+  if (value === null || value === undefined) {
+    throw new ConfigError(absolute, [{ key: '', message: 'the file has no settings: write at least listen: 127.0.0.1:8000 and command: [node, server.js]' }]);
+  }
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    const found = Array.isArray(value) ? 'a list' : `the value ${JSON.stringify(value)}`;
+    throw new ConfigError(absolute, [{
+      key: '',
+      ...locateContents(source),
+      message: `the top level must be a mapping of keys such as listen: and command:, found ${found}`,
+    }]);
+  }
+  const raw = value as Record<string, unknown>;
+
+  const problems: PathProblem[] = [];
+  const result = configSchema.safeParse(raw);
+  if (!result.success) problems.push(...result.error.issues.flatMap((issue) => issueProblems(issue, raw)));
+  problems.push(...crossChecks(raw));
+
+  // Paths and the filesystem are checked with whichever keys are valid on their own.
+  const values = result.success ? result.data : validKeys(raw);
+  const baseDir = dirname(absolute);
+  const env = options.env ?? process.env;
+  const uid = options.uid ?? process.getuid?.() ?? -1;
+
+  const cwd = 'cwd' in values ? { path: resolve(baseDir, values.cwd ?? '.'), written: values.cwd !== undefined } : undefined;
+  let control: { path: string; written: boolean } | undefined;
+  if ('control' in values) {
+    const path = values.control === undefined ? defaultControlPath(absolute, env, uid) : resolve(baseDir, values.control);
+    control = { path, written: values.control !== undefined };
+    const problem = socketPathProblem(path, control.written);
+    if (problem !== undefined) problems.push({ path: ['control'], message: problem });
+  }
+
+  const fs = checkFilesystem(
+    { cwd, command: values.command, searchPath: workerPath(values, env), control },
+    options.checkFilesystem !== false,
+  );
+  problems.push(...fs.problems);
+
+  if (problems.length > 0 || duplicates.length > 0 || !result.success) {
+    throw new ConfigError(absolute, [...duplicates, ...problems.map((problem) => place(source, problem))]);
+  }
+  const v = result.data;
+  return {
+    file: absolute,
+    listen: v.listen,
+    socket: v.socket,
+    workers: v.workers,
+    command: v.command,
+    executable: fs.executable ?? v.command[0]!,
+    cwd: cwd!.path,
+    env: v.env,
+    inheritEnv: v.inherit_env,
+    ready: { kind: v.ready.kind, timeoutMs: v.ready.timeout, path: v.ready.path, intervalMs: v.ready.interval, delayMs: v.ready.delay },
+    drain: { signal: v.drain.signal, timeoutMs: v.drain.timeout },
+    restart: { backoffMs: v.restart.backoff, maxMs: v.restart.max, crashLoop: v.restart.crash_loop },
+    backlog: v.backlog,
+    control: control!.path,
+  };
+}
+
+/** The PATH workers will get: the config's env, else the supervisor's if inherited, else none. */
+function workerPath(values: Partial<ConfigValues>, env: NodeJS.ProcessEnv): string | undefined {
+  if (values.env?.PATH !== undefined) return values.env.PATH;
+  const inherited: readonly string[] = values.inherit_env ?? DEFAULT_INHERIT_ENV;
+  return inherited.includes('PATH') ? env.PATH : undefined;
+}
+
+/** Each top-level key parsed alone; a key is present only when its value is valid. */
+function validKeys(raw: Record<string, unknown>): Partial<ConfigValues> {
+  const out: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(topFields) as [string, z.ZodType][]) {
+    const result = schema.safeParse(raw[key]);
+    if (result.success) out[key] = result.data;
+  }
+  return out as Partial<ConfigValues>;
+}
+
+function issueProblems(issue: z.core.$ZodIssue, raw: Record<string, unknown>): PathProblem[] {
+  const path = issue.path as PropertyKey[];
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({ path: [...path, key], atKey: true, message: unknownKeyMessage(path, key) }));
+  }
+  if (issue.code === 'custom') {
+    return [{ path, value: (issue.params as { value?: unknown } | undefined)?.value, message: issue.message }];
+  }
+  // Only the sections (ready:, drain:, restart:) are plain zod objects; their one failure is "not a mapping".
+  if (issue.code === 'invalid_type' && issue.expected === 'object') {
+    const section = keyPath(path);
+    const keys = (KNOWN_KEYS[section] ?? []).map((key) => `${key}:`).join(', ');
+    const value = path.reduce<unknown>((inner, key) => (inner as Record<PropertyKey, unknown> | undefined)?.[key], raw);
+    return [{ path, value, message: `expected a mapping with ${keys} (each indented under ${section}:), got ${describe(value)}` }];
+  }
+  return [{ path, message: issue.message }];
+}
+
+function unknownKeyMessage(path: PropertyKey[], key: string): string {
+  const section = keyPath(path);
+  const known = KNOWN_KEYS[section] ?? [];
+  const where = section === '' ? '' : ` in ${section}`;
+  // A right key at the wrong level (e.g. "timeout" at the top) is a more useful hint than a typo.
+  const homes = Object.entries(KNOWN_KEYS).filter(([other, keys]) => other !== section && keys.includes(key)).map(([other]) => other);
+  if (homes.length > 0) {
+    const place = homes.map((home) => (home === '' ? 'at the top level' : `under ${home}:`)).join(' or ');
+    return `unknown key '${key}'${where}: '${key}' belongs ${place}; move it there`;
+  }
+  const suggestion = closestKey(key, known);
+  if (suggestion !== undefined) return `unknown key '${key}'${where}: did you mean '${suggestion}'?`;
+  return `unknown key '${key}'${where}: known keys are ${known.join(', ')}`;
+}
+
+
+function place(source: Source, problem: PathProblem): ConfigProblem {
+  const path = problem.path;
+  const last = path[path.length - 1];
+  const where =
+    problem.atKey && typeof last === 'string' && isWritten(source, path)
+      ? locateKey(source, path.slice(0, -1), last)
+      : locate(source, path);
+  const placed: ConfigProblem = { key: keyPath(path), ...where, message: problem.message };
+  if (problem.value !== undefined) placed.value = problem.value;
+  return placed;
+}

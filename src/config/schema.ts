@@ -1,0 +1,232 @@
+// The shape of the config file: every key, its type, range and default. Checks that relate two
+// keys live in cross.ts; checks that touch the filesystem live in filesystem.ts.
+import * as z from 'zod';
+import { parseListenAddress } from './address.js';
+import { describe, duration, field, nonEmptyString, oneOf, wholeNumber, type Report } from './fields.js';
+import type { ListenAddress, ReadyKind, SocketMode } from './types.js';
+
+const SECOND = 1_000;
+const HOUR = 3_600_000;
+
+export const SOCKET_MODES = ['reuseport', 'shared', 'self'] as const satisfies readonly SocketMode[];
+export const READY_KINDS = ['notify', 'http', 'tcp', 'delay'] as const satisfies readonly ReadyKind[];
+export const DRAIN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const satisfies readonly NodeJS.Signals[];
+export const DEFAULT_INHERIT_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER'] as const;
+
+/** Set by the supervisor for every worker (docs/worker-contract.md); a config value would be overwritten or break the contract. */
+export const RESERVED_ENV = [
+  'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET',
+  'SUPERVISOR_GENERATION', 'SUPERVISOR_WORKER', 'SUPERVISOR_PID', 'SUPERVISOR_DRAIN_SIGNAL', 'SUPERVISOR_DRAIN_TIMEOUT_MS',
+  'PORT', 'HOST',
+] as const;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function envNameProblem(name: string): string | undefined {
+  if (!ENV_NAME.test(name)) return `"${name}" is not a valid environment variable name: use letters, digits and _, not starting with a digit`;
+  if ((RESERVED_ENV as readonly string[]).includes(name)) {
+    return `${name} is set by the supervisor for every worker (see docs/worker-contract.md); remove it`;
+  }
+  return undefined;
+}
+
+const listen = field<ListenAddress[]>({
+  expect: 'an address such as 127.0.0.1:8000, or a list of them',
+  required: 'write listen: 127.0.0.1:8000 (or a list of addresses)',
+  parse(value, report) {
+    if (typeof value === 'string') {
+      const parsed = parseListenAddress(value);
+      if (!parsed.ok) report(parsed.message);
+      return parsed.ok ? [parsed.address] : undefined;
+    }
+    if (!Array.isArray(value)) {
+      report(`expected an address such as 127.0.0.1:8000, or a list of them, got ${describe(value)}${typeof value === 'number' ? `: write 127.0.0.1:${value} or 0.0.0.0:${value}` : ''}`);
+      return undefined;
+    }
+    if (value.length === 0) {
+      report('the list is empty: give at least one address, such as [127.0.0.1:8000]');
+      return undefined;
+    }
+    const addresses: ListenAddress[] = [];
+    const firstIndex = new Map<string, number>();
+    value.forEach((item: unknown, index) => {
+      if (typeof item !== 'string') {
+        report(`expected an address such as 127.0.0.1:8000, got ${describe(item)}`, [index]);
+        return;
+      }
+      const parsed = parseListenAddress(item);
+      if (!parsed.ok) return report(parsed.message, [index]);
+      const first = firstIndex.get(parsed.address.text);
+      if (first !== undefined) return report(`${parsed.address.text} is listed twice (also listen[${first}]): remove one`, [index]);
+      firstIndex.set(parsed.address.text, index);
+      addresses.push(parsed.address);
+    });
+    return addresses;
+  },
+});
+
+const command = field<string[]>({
+  expect: 'an argv list such as [node, server.js]',
+  required: 'write the program and its arguments as a list, such as command: [node, server.js]',
+  parse(value, report) {
+    if (typeof value === 'string') {
+      const words = value.trim().split(/\s+/).filter(Boolean);
+      const example = words.length > 0 && !/[|&;<>$`"'\\*?(){}]/.test(value) ? `[${words.join(', ')}]` : '[node, server.js]';
+      report(`a plain string is not allowed: write an argv list such as ${example}; no shell is used (for shell features write [sh, -c, "..."])`);
+      return undefined;
+    }
+    if (!Array.isArray(value)) {
+      report(`expected an argv list such as [node, server.js], got ${describe(value)}`);
+      return undefined;
+    }
+    if (value.length === 0) {
+      report('the list is empty: give the program and its arguments, such as [node, server.js]');
+      return undefined;
+    }
+    value.forEach((item: unknown, index) => {
+      if (typeof item !== 'string') report(`expected a string, got ${describe(item)}: write each argument as text`, [index]);
+      else if (item === '') report(`an argument cannot be empty: remove it${index === 0 ? ' and name the program first' : ''}`, [index]);
+      else if (item.includes('\0')) report('an argument cannot contain a NUL byte', [index]);
+    });
+    return value as string[];
+  },
+});
+
+const env = field<Record<string, string>>({
+  expect: 'a mapping of NAME: value',
+  default: {},
+  empty: {},
+  parse(value, report) {
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      report(`expected a mapping of NAME: value, such as { NODE_ENV: production }, got ${describe(value)}`);
+      return undefined;
+    }
+    const out: Record<string, string> = {};
+    for (const [name, item] of Object.entries(value as Record<string, unknown>)) {
+      const problem = envNameProblem(name);
+      if (problem !== undefined) report(problem, [name]);
+      else if (item === null) report(`has no value: write "" for an empty value, or remove ${name}`, [name]);
+      else if (typeof item !== 'string') report(`expected a string, number or boolean, got ${describe(item)}`, [name]);
+      else if (item.includes('\0')) report('a value cannot contain a NUL byte', [name]);
+      else out[name] = item;
+    }
+    return out;
+  },
+});
+
+const inheritEnv = field<string[]>({
+  expect: `a list of variable names, such as [${DEFAULT_INHERIT_ENV.join(', ')}]; [] to inherit nothing`,
+  default: [...DEFAULT_INHERIT_ENV],
+  show: (names) => `[${names.join(', ')}]`,
+  parse(value, report) {
+    if (!Array.isArray(value)) {
+      report(`expected a list of variable names, such as [PATH, HOME], got ${describe(value)}`);
+      return undefined;
+    }
+    const names = new Set<string>();
+    value.forEach((item: unknown, index) => {
+      if (typeof item !== 'string') return report(`expected a variable name, got ${describe(item)}`, [index]);
+      const problem = envNameProblem(item);
+      if (problem !== undefined) return report(problem, [index]);
+      names.add(item);
+    });
+    return [...names];
+  },
+});
+
+const httpPath = field<string>({
+  expect: 'a path starting with "/", such as /healthz',
+  default: '/',
+  parse(value, report) {
+    if (typeof value !== 'string' || !value.startsWith('/')) {
+      report(`expected a path starting with "/", such as /healthz, got ${describe(value)}`);
+      return undefined;
+    }
+    // The path goes into a raw request line; spaces or control characters would break it.
+    if (/[\s\x00-\x1f\x7f]/.test(value)) {
+      report('the path cannot contain spaces or control characters: percent-encode them (%20)');
+      return undefined;
+    }
+    return value;
+  },
+});
+
+const optionalPath = (what: string) =>
+  field<string | undefined>({
+    expect: what,
+    parse(value: unknown, report: Report) {
+      if (typeof value !== 'string' || value === '') {
+        report(`expected ${what}, got ${describe(value)}`);
+        return undefined;
+      }
+      if (value.includes('\0')) {
+        report('a path cannot contain a NUL byte');
+        return undefined;
+      }
+      return value;
+    },
+  });
+
+/**
+ * A mapping that rejects unknown keys. Absent keys are passed to their field as undefined, so
+ * each field itself decides between its default and "is required" (zod alone would report an
+ * absent key before the field could say which).
+ */
+function mapping<T extends z.core.$ZodLooseShape>(shape: T, emptyIsDefault: boolean) {
+  const absent = Object.fromEntries(Object.keys(shape).map((key) => [key, undefined]));
+  return z.preprocess((value) => {
+    if (emptyIsDefault && (value === null || value === undefined)) return { ...absent };
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...absent, ...value } : value;
+  }, z.strictObject(shape));
+}
+
+/** A section (`ready:`) may be absent or left empty to take every default. */
+const section = <T extends z.core.$ZodLooseShape>(shape: T) => mapping(shape, true);
+
+export const readyFields = {
+  kind: oneOf(READY_KINDS, 'notify'),
+  timeout: duration(100, HOUR, 10 * SECOND),
+  path: httpPath,
+  interval: duration(10, 10 * SECOND, 100),
+  delay: duration(0, HOUR, SECOND),
+};
+
+export const drainFields = {
+  signal: oneOf(DRAIN_SIGNALS, 'SIGTERM', (text) => {
+    const upper = text.trim().toUpperCase();
+    return upper.startsWith('SIG') ? upper : `SIG${upper}`;
+  }),
+  timeout: duration(0, HOUR, 30 * SECOND),
+};
+
+export const restartFields = {
+  backoff: duration(10, HOUR, SECOND),
+  max: duration(10, HOUR, 30 * SECOND),
+  crash_loop: wholeNumber(1, 1000, 5),
+};
+
+export const topFields = {
+  listen,
+  socket: oneOf(SOCKET_MODES, 'reuseport'),
+  workers: wholeNumber(1, 256, 2),
+  command,
+  cwd: optionalPath('a directory path, such as ./app'),
+  env,
+  inherit_env: inheritEnv,
+  ready: section(readyFields),
+  drain: section(drainFields),
+  restart: section(restartFields),
+  backlog: wholeNumber(1, 65535, 511),
+  control: optionalPath('a socket path, such as ./supervisor.sock'),
+};
+
+export const configSchema = mapping(topFields, false);
+export type ConfigValues = z.output<typeof configSchema>;
+
+/** Known keys of each mapping, by the path of that mapping ("" is the top level). */
+export const KNOWN_KEYS: Record<string, readonly string[]> = {
+  '': Object.keys(topFields),
+  ready: Object.keys(readyFields),
+  drain: Object.keys(drainFields),
+  restart: Object.keys(restartFields),
+};

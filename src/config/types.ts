@@ -1,0 +1,45 @@
+// The validated configuration the daemon and CLI consume. Every duration is in milliseconds and
+// every path is absolute, so no consumer re-derives anything from the YAML.
+
+export type SocketMode = 'reuseport' | 'shared' | 'self';
+export type ReadyKind = 'notify' | 'http' | 'tcp' | 'delay';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+  family: 4 | 6;
+  /** "127.0.0.1:8000" or "[::1]:8000" */
+  text: string;
+}
+
+export interface SupervisorConfig {
+  /** absolute path of the config file */
+  file: string;
+  /** at least one, no duplicates */
+  listen: ListenAddress[];
+  socket: SocketMode;
+  workers: number;
+  /** argv as written */
+  command: string[];
+  /** command[0] resolved to an absolute path */
+  executable: string;
+  /** absolute; symlinks are NOT resolved (the daemon resolves it per generation) */
+  cwd: string;
+  env: Record<string, string>;
+  inheritEnv: string[];
+  ready: { kind: ReadyKind; timeoutMs: number; path: string; intervalMs: number; delayMs: number };
+  drain: { signal: NodeJS.Signals; timeoutMs: number };
+  restart: { backoffMs: number; maxMs: number; crashLoop: number };
+  backlog: number;
+  /** absolute path of the control socket */
+  control: string;
+}
+
+export interface LoadOptions {
+  /** the supervisor's environment (default process.env): PATH for the executable search, RUNTIME_DIRECTORY */
+  env?: NodeJS.ProcessEnv;
+  /** the supervisor's uid (default process.getuid()): root gets a control socket under /run */
+  uid?: number;
+  /** check that cwd, the executable and the control socket's directory exist (default true) */
+  checkFilesystem?: boolean;
+}

@@ -1,0 +1,43 @@
+import net from 'node:net';
+import { encodeFrame, LineReader, type EventFrame, type Request, type ResultFrame } from './protocol.js';
+
+export class NoDaemonError extends Error {
+  readonly socketPath: string;
+  readonly code: string;
+  constructor(socketPath: string, code: string) {
+    const why = code === 'ENOENT' ? 'no such socket' : code === 'ECONNREFUSED' ? 'nothing listens on it (stale socket)' : code;
+    super(`no supervisor answers on ${socketPath} (${why}): start one with 'supervisor run -c FILE', or pass the right -c/--socket`);
+    this.name = 'NoDaemonError';
+    this.socketPath = socketPath;
+    this.code = code;
+  }
+}
+
+// Sends one request and streams the daemon's events until its result.
+export function request(socketPath: string, body: Request, onEvent: (event: EventFrame) => void = () => {}): Promise<ResultFrame> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    const reader = new LineReader(Number.MAX_SAFE_INTEGER);
+    let result: ResultFrame | null = null;
+    let connected = false;
+    socket.setEncoding('utf8');
+    socket.once('connect', () => {
+      connected = true;
+      socket.write(encodeFrame(body));
+    });
+    socket.on('data', (chunk: string) => {
+      for (const line of reader.push(chunk).lines) {
+        const frame = JSON.parse(line) as EventFrame | ResultFrame;
+        if (frame.type === 'result') result = frame;
+        else onEvent(frame);
+      }
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      if (!connected) reject(new NoDaemonError(socketPath, error.code ?? 'error'));
+    });
+    socket.once('close', () => {
+      if (result) resolve(result);
+      else if (connected) reject(new Error(`the supervisor on ${socketPath} closed the connection without a result: see its log`));
+    });
+  });
+}

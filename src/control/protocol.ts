@@ -1,0 +1,119 @@
+// The control protocol: JSON lines over a unix stream socket. The client sends one request line;
+// the daemon answers with any number of event lines and exactly one result line, then closes.
+// The result carries the exit code the CLI must use, so the daemon's verdict is the CLI's.
+
+export const PROTOCOL_VERSION = 1;
+export const MAX_FRAME_BYTES = 64 * 1024;
+
+export type Command = 'status' | 'reload' | 'stop' | 'ping';
+export const COMMANDS: readonly Command[] = ['status', 'reload', 'stop', 'ping'];
+
+export interface Request {
+  command: Command;
+}
+
+export interface EventFrame {
+  type: 'event';
+  event: string;
+  time: string;
+  [field: string]: unknown;
+}
+
+export interface ResultFrame {
+  type: 'result';
+  ok: boolean;
+  code: number;
+  message: string;
+  data?: unknown;
+}
+
+export type Frame = EventFrame | ResultFrame;
+
+export function encodeFrame(frame: Frame | Request): string {
+  return `${JSON.stringify(frame)}\n`;
+}
+
+export type ParsedRequest = { ok: true; request: Request } | { ok: false; message: string };
+
+export function parseRequest(line: string): ParsedRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return { ok: false, message: 'request is not valid JSON: send one JSON object per line, such as {"command":"status"}' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, message: 'request must be a JSON object such as {"command":"status"}' };
+  }
+  const command = (value as { command?: unknown }).command;
+  if (typeof command !== 'string' || !(COMMANDS as readonly string[]).includes(command)) {
+    return { ok: false, message: `unknown command ${JSON.stringify(command)}: expected one of ${COMMANDS.join(', ')}` };
+  }
+  return { ok: true, request: { command: command as Command } };
+}
+
+// Splits a byte stream into lines, refusing any line longer than the frame limit.
+export class LineReader {
+  #buffer = '';
+  readonly #limit: number;
+
+  constructor(limit = MAX_FRAME_BYTES) {
+    this.#limit = limit;
+  }
+
+  push(chunk: string): { lines: string[]; overflow: boolean } {
+    this.#buffer += chunk;
+    const lines: string[] = [];
+    let newline: number;
+    while ((newline = this.#buffer.indexOf('\n')) !== -1) {
+      const line = this.#buffer.slice(0, newline);
+      this.#buffer = this.#buffer.slice(newline + 1);
+      if (line.length > this.#limit) return { lines, overflow: true };
+      if (line.trim() !== '') lines.push(line);
+    }
+    return { lines, overflow: this.#buffer.length > this.#limit };
+  }
+}
+
+// Status as the daemon reports it (status --json prints this, schema version 1).
+export interface WorkerStatus {
+  slot: number;
+  pid: number | null;
+  state: string; // starting | ready | draining | exited | backoff
+  readySince: string | null;
+  uptimeMs: number | null;
+  restarts: number;
+  crashLooping: boolean;
+  acceptQueue: number | null;
+  lastExit: string | null;
+}
+
+export interface GenerationStatus {
+  generation: number;
+  state: string;
+  cwd: string;
+  command: string[];
+  startedAt: string;
+  workers: WorkerStatus[];
+}
+
+export interface ReloadSummary {
+  trigger: string;
+  outcome: 'promoted' | 'rolled-back' | 'refused';
+  generation: number | null;
+  reason: string | null;
+  startedAt: string;
+  durationMs: number;
+}
+
+export interface DaemonStatus {
+  schema: typeof PROTOCOL_VERSION;
+  pid: number;
+  state: string;
+  config: string;
+  socket: string;
+  listen: string[];
+  sharedAcceptQueue: number | null;
+  generations: GenerationStatus[];
+  lastReload: ReloadSummary | null;
+}

@@ -1,0 +1,141 @@
+import net from 'node:net';
+import { existsSync, unlinkSync } from 'node:fs';
+import type { Logger } from '../log.js';
+import { peerCredentials } from '../native/index.js';
+import { encodeFrame, LineReader, parseRequest, type Frame, type Request } from './protocol.js';
+
+export const REQUEST_TIMEOUT_MS = 10_000;
+
+// What the server asks of the daemon for each request; the handler sends events and must end with
+// exactly one result frame.
+export type RequestHandler = (request: Request, send: (frame: Frame) => void) => Promise<void>;
+
+export class ControlSocketInUse extends Error {
+  constructor(path: string) {
+    super(
+      `control socket ${path} is in use: another supervisor answers on it. Stop that one first ` +
+        `(supervisor stop --socket ${path}) or give this one another control: path`,
+    );
+    this.name = 'ControlSocketInUse';
+  }
+}
+
+// The unix control socket: mode 0600, and a peer whose uid is neither root nor ours is refused
+// before a byte of its request is read.
+export class ControlServer {
+  readonly path: string;
+  readonly #server: net.Server;
+  readonly #log: Logger;
+  readonly #connections = new Set<net.Socket>();
+  readonly #inFlight = new Set<Promise<void>>();
+
+  constructor(path: string, log: Logger, handler: RequestHandler) {
+    this.path = path;
+    this.#log = log;
+    this.#server = net.createServer({ pauseOnConnect: true }, (socket) => this.#accept(socket, handler));
+  }
+
+  async listen(): Promise<void> {
+    if (existsSync(this.path)) {
+      if (await answers(this.path)) throw new ControlSocketInUse(this.path);
+      unlinkSync(this.path); // stale: left by a supervisor that was killed
+      this.#log.info({ path: this.path }, 'removed a stale control socket');
+    }
+    // The umask makes the socket 0600 from the moment it exists.
+    const umask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#server.once('error', reject);
+        this.#server.listen(this.path, () => {
+          this.#server.off('error', reject);
+          resolve();
+        });
+      });
+    } finally {
+      process.umask(umask);
+    }
+  }
+
+  // Lets answers already written reach their clients, then closes; a client that does not hang
+  // up within a second is cut off.
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight]);
+    for (const socket of this.#connections) socket.end();
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const timer = setTimeout(() => {
+      for (const socket of this.#connections) socket.destroy();
+    }, 1000);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  #accept(socket: net.Socket, handler: RequestHandler): void {
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    const send = (frame: Frame) => {
+      if (!socket.destroyed && socket.writable) socket.write(encodeFrame(frame));
+    };
+    let peer: { pid: number; uid: number } | null = null;
+    try {
+      if (fd !== undefined && fd >= 0) peer = peerCredentials(fd);
+    } catch {
+      peer = null;
+    }
+    const ownUid = process.getuid?.() ?? 0;
+    if (peer === null || (peer.uid !== 0 && peer.uid !== ownUid)) {
+      this.#log.warn({ peer }, 'control connection refused: peer is neither root nor the supervisor\'s user');
+      send({ type: 'result', ok: false, code: 4, message: `permission denied: only root and uid ${ownUid} may control this supervisor` });
+      socket.end();
+      return;
+    }
+    this.#connections.add(socket);
+    socket.on('close', () => this.#connections.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.setTimeout(REQUEST_TIMEOUT_MS, () => {
+      send({ type: 'result', ok: false, code: 100, message: `no request line within ${REQUEST_TIMEOUT_MS} ms: send one JSON line such as {"command":"status"}` });
+      socket.destroy();
+    });
+    const reader = new LineReader();
+    let handled = false;
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      if (handled) return;
+      const { lines, overflow } = reader.push(chunk);
+      if (overflow) {
+        handled = true;
+        send({ type: 'result', ok: false, code: 100, message: 'request line too long: one JSON request per line, under 64 KiB' });
+        socket.end();
+        return;
+      }
+      const line = lines[0];
+      if (line === undefined) return;
+      handled = true;
+      socket.setTimeout(0);
+      const parsed = parseRequest(line);
+      if (!parsed.ok) {
+        send({ type: 'result', ok: false, code: 100, message: parsed.message });
+        socket.end();
+        return;
+      }
+      const work = handler(parsed.request, send)
+        .catch((error: Error) => send({ type: 'result', ok: false, code: 111, message: `internal error: ${error.message}` }))
+        .finally(() => {
+          socket.end();
+          this.#inFlight.delete(work);
+        });
+      this.#inFlight.add(work);
+    });
+    socket.resume();
+  }
+}
+
+// True when something accepts connections on the path.
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}

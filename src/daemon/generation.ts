@@ -1,0 +1,321 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../log.js';
+import type { SupervisorConfig } from '../config/index.js';
+import { Worker } from './worker.js';
+import { NotReadyError, waitUntilReady } from './readiness.js';
+import { restartDelay, STABLE_AFTER_MS } from './backoff.js';
+import type { NotifyHub } from './notify-hub.js';
+import { queueDepth, type SocketPlan, type WorkerSockets } from './sockets.js';
+import { generationTransitions, transition, type GenerationEvent, type GenerationState } from './transitions.js';
+import type { GenerationStatus, WorkerStatus } from '../control/protocol.js';
+
+export interface GenerationDeps {
+  sockets: SocketPlan;
+  notify: NotifyHub;
+  log: Logger;
+  workerOutput: { stdout: Logger; stderr: Logger };
+  shimPath: string;
+  notifySocketPath: string;
+}
+
+interface Slot {
+  index: number;
+  worker: Worker | null;
+  sockets: WorkerSockets | null;
+  restarts: number;
+  consecutiveFailures: number;
+  bootFailures: number;
+  crashLooping: boolean;
+  restartTimer: NodeJS.Timeout | null;
+  lastExit: string | null;
+}
+
+export class WorkerNotReady extends Error {
+  readonly slot: number;
+  readonly pid: number;
+  readonly reason: NotReadyError['reason'];
+  readonly lastLines: string[];
+  constructor(worker: Worker, cause: NotReadyError) {
+    super(`worker ${worker.slot} (pid ${worker.pid}) ${cause.message}`, { cause });
+    this.name = 'WorkerNotReady';
+    this.slot = worker.slot;
+    this.pid = worker.pid;
+    this.reason = cause.reason;
+    this.lastLines = worker.tail.lines();
+  }
+}
+
+export interface GenerationEvents {
+  'state-change': [{ from: GenerationState; to: GenerationState }];
+  'worker-ready': [{ slot: number; pid: number; ready: number; total: number }];
+  'candidate-failed': [WorkerNotReady];
+}
+
+// One generation: N worker slots running one config from one resolved cwd. While it serves, a
+// slot whose worker dies is refilled after a capped exponential backoff; before it serves (a
+// reload candidate) a death is the generation's failure, reported to the reload.
+export class Generation extends EventEmitter<GenerationEvents> {
+  readonly id: number;
+  readonly config: SupervisorConfig;
+  readonly cwd: string;
+  readonly startedAt = Date.now();
+  readonly #slots: Slot[];
+  readonly #deps: GenerationDeps;
+  readonly #log: Logger;
+  readonly #abort = new AbortController();
+  #state: GenerationState;
+
+  constructor(id: number, config: SupervisorConfig, cwd: string, deps: GenerationDeps, initial: GenerationState) {
+    super();
+    this.id = id;
+    this.config = config;
+    this.cwd = cwd;
+    this.#deps = deps;
+    this.#state = initial;
+    this.#log = deps.log.child({ gen: id });
+    this.#slots = Array.from({ length: config.workers }, (_, index) => ({
+      index: index + 1,
+      worker: null,
+      sockets: null,
+      restarts: 0,
+      consecutiveFailures: 0,
+      bootFailures: 0,
+      crashLooping: false,
+      restartTimer: null,
+      lastExit: null,
+    }));
+  }
+
+  get state(): GenerationState {
+    return this.#state;
+  }
+
+  get workers(): Worker[] {
+    return this.#slots.flatMap((slot) => (slot.worker ? [slot.worker] : []));
+  }
+
+  readyCount(): number {
+    return this.#slots.filter((slot) => slot.worker?.state === 'ready').length;
+  }
+
+  startAll(): void {
+    for (const slot of this.#slots) this.#spawn(slot);
+  }
+
+  // Resolves when every worker is ready; rejects with the first worker that fails.
+  whenAllReady(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.readyCount() === this.#slots.length) finish(null);
+      };
+      const onFailure = (error: WorkerNotReady) => finish(error);
+      const onAbort = () => finish(new Error('cancelled: the supervisor is stopping'));
+      const finish = (error: Error | null) => {
+        this.off('worker-ready', check);
+        this.off('candidate-failed', onFailure);
+        signal.removeEventListener('abort', onAbort);
+        if (error) reject(error);
+        else resolve();
+      };
+      this.on('worker-ready', check);
+      this.on('candidate-failed', onFailure);
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) onAbort();
+      else check();
+    });
+  }
+
+  apply(event: GenerationEvent): void {
+    const result = transition(generationTransitions, this.#state, event);
+    if (!result.ok) {
+      this.#log.warn({ state: this.#state, event }, 'impossible generation event ignored');
+      return;
+    }
+    const from = this.#state;
+    this.#state = result.to;
+    this.#log.info({ from, to: result.to }, 'generation state');
+    this.emit('state-change', { from, to: result.to });
+  }
+
+  // Stops every worker: pending restarts are cancelled, each listener the supervisor holds is
+  // closed, then the drain signal goes out and SIGKILL follows at the deadline.
+  async drainAll(onDrained?: (done: number, total: number) => void): Promise<{ killed: number }> {
+    this.#abort.abort();
+    for (const slot of this.#slots) {
+      if (slot.restartTimer) clearTimeout(slot.restartTimer);
+      slot.restartTimer = null;
+    }
+    const live = this.#slots.filter((slot) => slot.worker?.alive);
+    let done = 0;
+    let killed = 0;
+    await Promise.all(
+      live.map(async (slot) => {
+        const worker = slot.worker!;
+        if (slot.sockets) this.#deps.sockets.release(slot.sockets);
+        const result = await worker.drain(this.config.drain.signal, this.config.drain.timeoutMs);
+        if (result.killed) {
+          killed++;
+          this.#log.warn(
+            { worker: worker.slot, pid: worker.pid, timeoutMs: this.config.drain.timeoutMs },
+            `worker did not exit within drain.timeout after ${this.config.drain.signal}: sent SIGKILL`,
+          );
+        }
+        onDrained?.(++done, live.length);
+      }),
+    );
+    return { killed };
+  }
+
+  status(): GenerationStatus {
+    const now = Date.now();
+    return {
+      generation: this.id,
+      state: this.#state,
+      cwd: this.cwd,
+      command: this.config.command,
+      startedAt: new Date(this.startedAt).toISOString(),
+      workers: this.#slots.map((slot): WorkerStatus => {
+        const worker = slot.worker;
+        const live = worker?.alive ? worker : null;
+        return {
+          slot: slot.index,
+          pid: live ? live.pid : null,
+          state: live ? live.state : slot.restartTimer ? 'backoff' : 'exited',
+          readySince: live?.readySince ? new Date(live.readySince).toISOString() : null,
+          uptimeMs: live ? now - live.startedAt : null,
+          restarts: slot.restarts,
+          crashLooping: slot.crashLooping,
+          acceptQueue: slot.sockets?.owned ? queueDepth(slot.sockets.fds) : null,
+          lastExit: slot.lastExit,
+        };
+      }),
+    };
+  }
+
+  crashLooping(): boolean {
+    return this.#slots.some((slot) => slot.crashLooping);
+  }
+
+  #spawn(slot: Slot): void {
+    const { config } = this;
+    const sockets = this.#deps.sockets.forWorker();
+    let worker: Worker;
+    try {
+      worker = new Worker({
+        generation: this.id,
+        slot: slot.index,
+        shimPath: this.#deps.shimPath,
+        argv: [config.executable, ...config.command.slice(1)],
+        cwd: this.cwd,
+        env: this.#environment(slot, sockets.fds.length),
+        listenFds: sockets.fds,
+      });
+    } catch (error) {
+      this.#deps.sockets.release(sockets);
+      throw error;
+    }
+    slot.worker = worker;
+    slot.sockets = sockets;
+    const log = this.#log.child({ worker: slot.index, pid: worker.pid });
+    log.info({ cwd: this.cwd, command: config.command }, 'worker started');
+    worker.on('state-change', ({ from, to }) => log.info({ from, to }, 'worker state'));
+    worker.on('impossible-event', ({ state, event }) => log.warn({ state, event }, 'impossible worker event ignored'));
+    worker.on('output', ({ stream, line }) =>
+      this.#deps.workerOutput[stream].info({ gen: this.id, worker: slot.index, pid: worker.pid, stream }, line),
+    );
+    const notified = this.#deps.notify.expect(worker.pid);
+    worker.once('exit', (exit) => {
+      this.#deps.notify.forget(worker.pid);
+      this.#onExit(slot, worker, log, exit);
+    });
+    waitUntilReady({
+      worker,
+      ready: config.ready,
+      probeAddress: config.listen[0]!,
+      notified,
+      signal: this.#abort.signal,
+    }).then(
+      () => {
+        if (!worker.alive || worker.state !== 'starting') return;
+        worker.markReady();
+        slot.bootFailures = 0;
+        slot.crashLooping = false;
+        this.emit('worker-ready', { slot: slot.index, pid: worker.pid, ready: this.readyCount(), total: this.#slots.length });
+      },
+      (error: NotReadyError) => {
+        if (error.reason === 'aborted') return;
+        const failure = new WorkerNotReady(worker, error);
+        log.warn({ reason: error.reason, lastLines: failure.lastLines }, failure.message);
+        if (this.#state === 'starting') this.emit('candidate-failed', failure);
+        else if (error.reason !== 'exit') void this.#replace(slot, worker);
+      },
+    );
+  }
+
+  // A serving worker that failed its readiness check is ended; its exit triggers the restart.
+  async #replace(slot: Slot, worker: Worker): Promise<void> {
+    if (slot.sockets) this.#deps.sockets.release(slot.sockets);
+    await worker.drain(this.config.drain.signal, this.config.drain.timeoutMs);
+  }
+
+  #onExit(slot: Slot, worker: Worker, log: Logger, exit: { code: number | null; signal: NodeJS.Signals | null }): void {
+    if (slot.sockets) this.#deps.sockets.release(slot.sockets);
+    slot.lastExit = worker.describeExit();
+    if (this.#state !== 'serving' || this.#abort.signal.aborted) {
+      log.info({ code: exit.code, signal: exit.signal }, `worker ${slot.lastExit}`);
+      return;
+    }
+    const wasReady = worker.readySince !== null;
+    const stable = wasReady && Date.now() - worker.readySince! >= STABLE_AFTER_MS;
+    slot.consecutiveFailures = stable ? 1 : slot.consecutiveFailures + 1;
+    if (!wasReady) slot.bootFailures++;
+    const delay = restartDelay(this.config.restart, slot.consecutiveFailures);
+    if (!slot.crashLooping && slot.bootFailures >= this.config.restart.crashLoop) {
+      slot.crashLooping = true;
+      log.error(
+        { bootFailures: slot.bootFailures, lastLines: worker.tail.lines() },
+        `worker is crash looping: it died ${slot.bootFailures} times in a row before it was ready; ` +
+          'fix the app or its config and run supervisor reload (restarts continue every restart.max)',
+      );
+    }
+    log.warn({ code: exit.code, signal: exit.signal, restartInMs: delay, lastLines: worker.tail.lines().slice(-5) }, `worker ${slot.lastExit}: restarting`);
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = null;
+      if (this.#state !== 'serving') return;
+      slot.restarts++;
+      try {
+        this.#spawn(slot);
+      } catch (error) {
+        log.error({ err: error }, 'cannot restart worker: its listening socket could not be created');
+        this.#onExit(slot, worker, log, exit);
+      }
+    }, delay);
+  }
+
+  #environment(slot: Slot, fdCount: number): Record<string, string> {
+    const { config } = this;
+    const env: Record<string, string> = {};
+    for (const name of config.inheritEnv) {
+      const value = process.env[name];
+      if (value !== undefined) env[name] = value;
+    }
+    Object.assign(env, config.env);
+    const first = config.listen[0]!;
+    Object.assign(env, {
+      PORT: String(first.port),
+      HOST: first.host,
+      NOTIFY_SOCKET: this.#deps.notifySocketPath,
+      SUPERVISOR_PID: String(process.pid),
+      SUPERVISOR_GENERATION: String(this.id),
+      SUPERVISOR_WORKER: String(slot.index),
+      SUPERVISOR_DRAIN_SIGNAL: config.drain.signal,
+      SUPERVISOR_DRAIN_TIMEOUT_MS: String(config.drain.timeoutMs),
+    });
+    if (fdCount > 0) {
+      env.LISTEN_FDS = String(fdCount);
+      // Names allow no ':' (the list separator): "127.0.0.1:8000" is named "127.0.0.1_8000".
+      env.LISTEN_FDNAMES = config.listen.map((address) => address.text.replace(/[^A-Za-z0-9._-]/g, '_')).join(':');
+    }
+    return env;
+  }
+}

@@ -1,0 +1,83 @@
+import { EventEmitter } from 'node:events';
+
+export interface ReloadProgress {
+  event: string;
+  [field: string]: unknown;
+}
+
+export interface ReloadResult {
+  outcome: 'promoted' | 'rolled-back' | 'refused';
+  generation: number | null;
+  reason: string | null;
+  lastLines: string[];
+  trigger: string;
+  startedAt: number;
+  durationMs: number;
+}
+
+// One reload as callers see it: progress events while it runs, then one result.
+export class ReloadRun extends EventEmitter<{ progress: [ReloadProgress] }> {
+  readonly triggers: string[] = [];
+  readonly result: Promise<ReloadResult>;
+  #settle!: (result: ReloadResult) => void;
+
+  constructor(trigger: string) {
+    super();
+    this.triggers.push(trigger);
+    this.result = new Promise((resolve) => (this.#settle = resolve));
+  }
+
+  progress(event: string, fields: Record<string, unknown> = {}): void {
+    this.emit('progress', { event, ...fields });
+  }
+
+  settle(result: ReloadResult): void {
+    this.#settle(result);
+  }
+}
+
+// One reload at a time. A trigger that arrives while one runs joins a single follow-up, which
+// starts when the running one ends, so a burst of triggers costs at most two reloads.
+export class ReloadQueue {
+  #running: ReloadRun | null = null;
+  #next: ReloadRun | null = null;
+  readonly #execute: (run: ReloadRun) => Promise<ReloadResult>;
+
+  constructor(execute: (run: ReloadRun) => Promise<ReloadResult>) {
+    this.#execute = execute;
+  }
+
+  get busy(): boolean {
+    return this.#running !== null;
+  }
+
+  request(trigger: string): ReloadRun {
+    if (this.#running === null) {
+      const run = new ReloadRun(trigger);
+      this.#start(run);
+      return run;
+    }
+    if (this.#next === null) this.#next = new ReloadRun(trigger);
+    else this.#next.triggers.push(trigger);
+    return this.#next;
+  }
+
+  // Refuses the queued follow-up (stop is coming) and waits for the running reload to end.
+  async cancelPending(result: Omit<ReloadResult, 'trigger'>): Promise<void> {
+    const next = this.#next;
+    this.#next = null;
+    if (next) next.settle({ ...result, trigger: next.triggers.join(', ') });
+    if (this.#running) await this.#running.result;
+  }
+
+  #start(run: ReloadRun): void {
+    this.#running = run;
+    void this.#execute(run).then((result) => {
+      run.settle(result);
+      this.#running = null;
+      const next = this.#next;
+      this.#next = null;
+      if (next) this.#start(next);
+    });
+  }
+}

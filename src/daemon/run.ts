@@ -1,0 +1,108 @@
+import type { Logger } from '../log.js';
+import type { SupervisorConfig } from '../config/index.js';
+import { Supervisor } from './supervisor.js';
+import { ControlServer } from '../control/server.js';
+import type { Frame, Request } from '../control/protocol.js';
+import type { ReloadResult } from './reload-queue.js';
+import { ExitCode } from '../cli/exit-codes.js';
+
+export interface DaemonOptions {
+  configFile: string;
+  config: SupervisorConfig;
+  log: Logger;
+  workerOutput: { stdout: Logger; stderr: Logger };
+}
+
+// Runs the supervisor in the foreground until it is stopped; resolves with the exit code.
+export async function runDaemon({ configFile, config, log, workerOutput }: DaemonOptions): Promise<number> {
+  let supervisor: Supervisor | null = null;
+  const control = new ControlServer(config.control, log, (request, send) => handle(request, send));
+  let exitCode: number = ExitCode.ok;
+  let finished!: () => void;
+  const done = new Promise<void>((resolve) => (finished = resolve));
+
+  const handle = async (request: Request, send: (frame: Frame) => void) => {
+    if (supervisor === null) {
+      send({ type: 'result', ok: false, code: ExitCode.failed, message: 'the supervisor is still starting: try again' });
+      return;
+    }
+    switch (request.command) {
+      case 'ping':
+        send({ type: 'result', ok: true, code: ExitCode.ok, message: 'pong', data: { pid: process.pid } });
+        return;
+      case 'status':
+        send({ type: 'result', ok: true, code: ExitCode.ok, message: 'status', data: supervisor.status() });
+        return;
+      case 'reload': {
+        const run = supervisor.reload('supervisor reload');
+        const forward = (progress: { event: string }) => send({ type: 'event', time: new Date().toISOString(), ...progress });
+        run.on('progress', forward);
+        const result = await run.result;
+        run.off('progress', forward);
+        send(reloadResultFrame(result));
+        return;
+      }
+      case 'stop':
+        await stop('supervisor stop');
+        send({ type: 'result', ok: true, code: ExitCode.ok, message: 'stopped: every worker has exited' });
+        return;
+    }
+  };
+
+  const stop = async (why: string) => {
+    if (supervisor === null) return;
+    log.info({ trigger: why }, 'stop requested');
+    await supervisor.stop();
+  };
+
+  const onHangup = () => {
+    if (supervisor === null) return;
+    const run = supervisor.reload('SIGHUP');
+    void run.result; // logged by the supervisor
+  };
+  const onTerminate = (signal: NodeJS.Signals) => {
+    void stop(signal).then(finished);
+  };
+  process.on('SIGHUP', onHangup);
+  process.on('SIGTERM', onTerminate);
+  process.on('SIGINT', onTerminate);
+
+  try {
+    await control.listen();
+  } catch (error) {
+    log.fatal({ err: error, control: config.control }, `cannot open the control socket: ${(error as Error).message}`);
+    detach();
+    return ExitCode.system;
+  }
+  try {
+    supervisor = new Supervisor(configFile, config, log, workerOutput);
+    supervisor.once('stopped', () => finished());
+    supervisor.start();
+    log.info({ control: config.control, listen: config.listen.map((a) => a.text), socket: config.socket, workers: config.workers }, 'supervisor running');
+  } catch (error) {
+    log.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
+    exitCode = ExitCode.system;
+    if (supervisor) await supervisor.stop();
+    finished();
+  }
+
+  await done;
+  await control.close();
+  detach();
+  log.info({ exitCode }, 'supervisor exited');
+  return exitCode;
+
+  function detach() {
+    process.off('SIGHUP', onHangup);
+    process.off('SIGTERM', onTerminate);
+    process.off('SIGINT', onTerminate);
+  }
+}
+
+export function reloadResultFrame(result: ReloadResult): Frame {
+  const promoted = result.outcome === 'promoted';
+  const message = promoted
+    ? `promoted: generation ${result.generation} serves${result.reason ? ` (${result.reason})` : ''}`
+    : `${result.outcome === 'refused' ? 'refused' : 'rolled back'}: ${result.reason}`;
+  return { type: 'result', ok: promoted, code: promoted ? ExitCode.ok : ExitCode.failed, message, data: result };
+}

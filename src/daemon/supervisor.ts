@@ -1,0 +1,244 @@
+import { realpathSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../log.js';
+import { loadConfig, type SupervisorConfig } from '../config/index.js';
+import { NotifySocket, shimPath } from '../native/index.js';
+import { Generation, WorkerNotReady, type GenerationDeps } from './generation.js';
+import { NotifyHub } from './notify-hub.js';
+import { ReloadQueue, type ReloadResult, type ReloadRun } from './reload-queue.js';
+import { queueDepth, SocketPlan } from './sockets.js';
+import { supervisorTransitions, transition, type SupervisorEvent, type SupervisorState } from './transitions.js';
+import type { DaemonStatus, ReloadSummary } from '../control/protocol.js';
+
+export interface SupervisorEvents {
+  'state-change': [{ from: SupervisorState; to: SupervisorState }];
+  'first-ready': [];
+  reloaded: [ReloadResult];
+  stopped: [];
+}
+
+// The one orchestrator. It owns the generations (at most two: the serving one and a candidate or
+// a draining one), the listening sockets, the notify socket and the reload queue. Signals and
+// control requests only call reload()/stop(); everything else happens here, in order.
+export class Supervisor extends EventEmitter<SupervisorEvents> {
+  readonly configFile: string;
+  #config: SupervisorConfig;
+  #state: SupervisorState = 'starting';
+  #serving: Generation | null = null;
+  #other: Generation | null = null; // the candidate during a reload, or the generation draining
+  #nextId = 1;
+  #lastReload: ReloadResult | null = null;
+  readonly #log: Logger;
+  readonly #sockets: SocketPlan;
+  readonly #hub = new NotifyHub();
+  readonly #notifySocket: NotifySocket;
+  readonly #deps: GenerationDeps;
+  readonly #reloads: ReloadQueue;
+  readonly #stopping = new AbortController();
+  #stopped: Promise<void> | null = null;
+
+  constructor(configFile: string, config: SupervisorConfig, log: Logger, workerOutput: GenerationDeps['workerOutput']) {
+    super();
+    this.configFile = configFile;
+    this.#config = config;
+    this.#log = log;
+    this.#sockets = new SocketPlan(config);
+    this.#notifySocket = NotifySocket.bind(`@reuseport-supervisor/${process.pid}/${Date.now().toString(36)}`);
+    this.#notifySocket.onMessage((message) => {
+      const owner = this.#hub.deliver(message);
+      if (owner === null) log.debug({ from: message.pid, text: message.text }, 'notify message from an unknown process ignored');
+    });
+    this.#deps = {
+      sockets: this.#sockets,
+      notify: this.#hub,
+      log,
+      workerOutput,
+      shimPath,
+      notifySocketPath: this.#notifySocket.path,
+    };
+    this.#reloads = new ReloadQueue((run) => this.#runReload(run));
+  }
+
+  get state(): SupervisorState {
+    return this.#state;
+  }
+
+  get config(): SupervisorConfig {
+    return this.#config;
+  }
+
+  // Binds the sockets (throws a SyscallError naming the address when the port cannot be had) and
+  // starts the first generation. Its workers restart with backoff until they are ready.
+  start(): void {
+    this.#sockets.open();
+    const first = this.#newGeneration(this.#config, 'serving');
+    this.#serving = first;
+    const onReady = ({ ready, total }: { ready: number; total: number }) => {
+      if (ready < total) return;
+      first.off('worker-ready', onReady);
+      this.#log.info({ gen: first.id, workers: total }, 'all workers ready');
+      this.emit('first-ready');
+    };
+    first.on('worker-ready', onReady);
+    first.startAll();
+    this.#apply('started');
+  }
+
+  reload(trigger: string): ReloadRun {
+    if (this.#state === 'stopping' || this.#state === 'stopped' || this.#state === 'starting') {
+      return this.#refusedRun(trigger, `the supervisor is ${this.#state}`);
+    }
+    return this.#reloads.request(trigger);
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  status(): DaemonStatus {
+    const generations = [this.#serving, this.#other].filter((gen): gen is Generation => gen !== null);
+    generations.sort((a, b) => a.id - b.id);
+    return {
+      schema: 1,
+      pid: process.pid,
+      state: this.#state,
+      config: this.configFile,
+      socket: this.#config.socket,
+      listen: this.#config.listen.map((address) => address.text),
+      sharedAcceptQueue: this.#config.socket === 'shared' ? queueDepth(this.#sockets.sharedFds()) : null,
+      generations: generations.map((gen) => gen.status()),
+      lastReload: this.#lastReload ? summarize(this.#lastReload) : null,
+    };
+  }
+
+  async #runReload(run: ReloadRun): Promise<ReloadResult> {
+    const startedAt = Date.now();
+    const trigger = run.triggers.join(', ');
+    const finish = (outcome: ReloadResult['outcome'], generation: number | null, reason: string | null, lastLines: string[] = []) => {
+      const result: ReloadResult = { outcome, generation, reason, lastLines, trigger, startedAt, durationMs: Date.now() - startedAt };
+      this.#lastReload = result;
+      const level = outcome === 'promoted' ? 'info' : 'error';
+      this.#log[level]({ outcome, gen: generation, reason, trigger, durationMs: result.durationMs, lastLines }, `reload ${outcome}`);
+      this.emit('reloaded', result);
+      return result;
+    };
+    if (this.#state !== 'running') return finish('refused', null, `the supervisor is ${this.#state}`);
+    let config: SupervisorConfig;
+    try {
+      config = loadConfig(this.configFile);
+    } catch (error) {
+      return finish('refused', null, `config rejected, nothing was changed: ${(error as Error).message}`);
+    }
+    const incompatible = restartOnlyChange(this.#config, config);
+    if (incompatible) return finish('refused', null, incompatible);
+    let cwd: string;
+    try {
+      cwd = realpathSync(config.cwd);
+    } catch (error) {
+      return finish('refused', null, `cwd ${config.cwd} cannot be resolved (${(error as NodeJS.ErrnoException).code}): create it or fix cwd:`);
+    }
+
+    this.#apply('reload');
+    try {
+      const candidate = this.#newGeneration(config, 'starting', cwd);
+      this.#other = candidate;
+      run.progress('starting', { generation: candidate.id, workers: config.workers, cwd });
+      candidate.on('worker-ready', ({ slot, pid, ready, total }) => run.progress('worker-ready', { generation: candidate.id, slot, pid, ready, total }));
+      try {
+        candidate.startAll();
+        await candidate.whenAllReady(this.#stopping.signal);
+      } catch (error) {
+        candidate.apply('fail');
+        run.progress('rolling-back', { generation: candidate.id, reason: (error as Error).message });
+        await candidate.drainAll();
+        this.#other = null;
+        const lastLines = error instanceof WorkerNotReady ? error.lastLines : [];
+        return finish('rolled-back', candidate.id, `generation ${candidate.id}: ${(error as Error).message}`, lastLines);
+      }
+
+      const old = this.#serving!;
+      candidate.apply('promote');
+      this.#serving = candidate;
+      this.#config = config;
+      old.apply('drain');
+      this.#other = old;
+      run.progress('promoted', { generation: candidate.id, drainingGeneration: old.id, drainWorkers: old.workers.filter((w) => w.alive).length });
+      const { killed } = await old.drainAll((done, total) => run.progress('drained', { generation: old.id, done, total }));
+      old.apply('gone');
+      this.#other = null;
+      const note = killed > 0 ? `${killed} old worker(s) killed at drain.timeout` : null;
+      return finish('promoted', candidate.id, note);
+    } finally {
+      if ((this.#state as SupervisorState) === 'reloading') this.#apply('reloaded');
+    }
+  }
+
+  async #stop(): Promise<void> {
+    this.#apply('stop');
+    this.#stopping.abort();
+    this.#log.info('stopping: draining all workers');
+    await this.#reloads.cancelPending({
+      outcome: 'refused', generation: null, reason: 'the supervisor is stopping', lastLines: [], startedAt: Date.now(), durationMs: 0,
+    });
+    const generations = [this.#serving, this.#other].filter((gen): gen is Generation => gen !== null);
+    await Promise.all(
+      generations.map(async (gen) => {
+        if (gen.state === 'serving') gen.apply('drain');
+        await gen.drainAll();
+        if (gen.state === 'draining') gen.apply('gone');
+      }),
+    );
+    this.#serving = null;
+    this.#other = null;
+    this.#sockets.close();
+    this.#notifySocket.close();
+    this.#apply('stopped');
+    this.emit('stopped');
+  }
+
+  #newGeneration(config: SupervisorConfig, initial: 'serving' | 'starting', cwd = realpathSync(config.cwd)): Generation {
+    return new Generation(this.#nextId++, config, cwd, this.#deps, initial);
+  }
+
+  #refusedRun(trigger: string, reason: string): ReloadRun {
+    const queue = new ReloadQueue(async () => ({
+      outcome: 'refused', generation: null, reason, lastLines: [], trigger, startedAt: Date.now(), durationMs: 0,
+    }));
+    return queue.request(trigger);
+  }
+
+  #apply(event: SupervisorEvent): void {
+    const result = transition(supervisorTransitions, this.#state, event);
+    if (!result.ok) {
+      this.#log.warn({ state: this.#state, event }, 'impossible supervisor event ignored');
+      return;
+    }
+    const from = this.#state;
+    this.#state = result.to;
+    this.#log.info({ from, to: result.to }, 'supervisor state');
+    this.emit('state-change', { from, to: result.to });
+  }
+}
+
+// Settings a reload cannot change without dropping connections or the control channel.
+function restartOnlyChange(current: SupervisorConfig, next: SupervisorConfig): string | null {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  for (const key of ['listen', 'socket', 'control', 'backlog'] as const) {
+    if (!same(current[key], next[key])) {
+      return `config changes '${key}', which a reload cannot apply: revert it and reload, or restart the supervisor to apply it`;
+    }
+  }
+  return null;
+}
+
+function summarize(result: ReloadResult): ReloadSummary {
+  return {
+    trigger: result.trigger,
+    outcome: result.outcome,
+    generation: result.generation,
+    reason: result.reason,
+    startedAt: new Date(result.startedAt).toISOString(),
+    durationMs: result.durationMs,
+  };
+}

@@ -1,0 +1,65 @@
+import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
+
+export interface TerminateResult {
+  killed: boolean; // true when the grace period ran out and SIGKILL was sent
+  waitedMs: number;
+}
+
+// Signals go to the worker's process group (it leads one: spawned detached), so helpers it forked
+// stop with it.
+export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    try {
+      process.kill(pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+// The one way a worker is ended: the signal, a grace period, then SIGKILL. Whatever is left of
+// its process group after the leader exits is killed too.
+export async function terminate(
+  child: ChildProcess,
+  signal: NodeJS.Signals,
+  graceMs: number,
+): Promise<TerminateResult> {
+  const started = Date.now();
+  const pid = child.pid;
+  if (pid === undefined) return { killed: false, waitedMs: 0 };
+  if (!hasExited(child)) {
+    const exited = once(child, 'exit');
+    signalGroup(pid, signal);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), graceMs);
+    });
+    const outcome = await Promise.race([exited.then(() => 'exited' as const), deadline]);
+    clearTimeout(timer);
+    if (outcome === 'deadline' && !hasExited(child)) {
+      signalGroup(pid, 'SIGKILL');
+      await exited;
+      killGroupRemnants(pid);
+      return { killed: true, waitedMs: Date.now() - started };
+    }
+  }
+  killGroupRemnants(pid);
+  return { killed: false, waitedMs: Date.now() - started };
+}
+
+export function killGroupRemnants(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // ESRCH: the group is already empty.
+  }
+}

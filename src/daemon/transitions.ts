@@ -1,0 +1,51 @@
+// The lifecycles as pure state x event tables. A missing cell is an impossible event for that
+// state: callers log it and keep the state, so a late or duplicated signal never corrupts one.
+
+export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
+export type WorkerEvent = 'ready' | 'drain' | 'exit';
+
+export const workerTransitions: Record<WorkerState, Partial<Record<WorkerEvent, WorkerState>>> = {
+  starting: { ready: 'ready', drain: 'draining', exit: 'exited' },
+  ready: { drain: 'draining', exit: 'exited' },
+  draining: { exit: 'exited' },
+  exited: {},
+};
+
+export type GenerationState = 'starting' | 'serving' | 'draining' | 'retired' | 'failed';
+export type GenerationEvent = 'promote' | 'fail' | 'drain' | 'gone';
+
+export const generationTransitions: Record<
+  GenerationState,
+  Partial<Record<GenerationEvent, GenerationState>>
+> = {
+  starting: { promote: 'serving', fail: 'failed', drain: 'draining' },
+  serving: { drain: 'draining' },
+  draining: { gone: 'retired' },
+  failed: {},
+  retired: {},
+};
+
+export type SupervisorState = 'starting' | 'running' | 'reloading' | 'stopping' | 'stopped';
+export type SupervisorEvent = 'started' | 'reload' | 'reloaded' | 'stop' | 'stopped';
+
+export const supervisorTransitions: Record<
+  SupervisorState,
+  Partial<Record<SupervisorEvent, SupervisorState>>
+> = {
+  starting: { started: 'running', stop: 'stopping' },
+  running: { reload: 'reloading', stop: 'stopping' },
+  reloading: { reloaded: 'running', stop: 'stopping' },
+  stopping: { stopped: 'stopped' },
+  stopped: {},
+};
+
+export type Transition<S> = { ok: true; to: S } | { ok: false; from: S };
+
+export function transition<S extends string, E extends string>(
+  table: Record<S, Partial<Record<E, S>>>,
+  from: S,
+  event: E,
+): Transition<S> {
+  const to = table[from][event];
+  return to === undefined ? { ok: false, from } : { ok: true, to };
+}

@@ -1,0 +1,121 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { forEachLine, OutputTail } from './output.js';
+import { transition, workerTransitions, type WorkerEvent, type WorkerState } from './transitions.js';
+import { terminate, type TerminateResult } from './terminate.js';
+
+export interface WorkerSpec {
+  generation: number;
+  slot: number;
+  shimPath: string;
+  argv: string[]; // [absolute executable, ...args]
+  cwd: string;
+  env: Record<string, string>;
+  listenFds: number[]; // become fds 3.. in the worker
+}
+
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface WorkerEvents {
+  'state-change': [{ from: WorkerState; to: WorkerState }];
+  'impossible-event': [{ state: WorkerState; event: WorkerEvent }];
+  output: [{ stream: 'stdout' | 'stderr'; line: string }];
+  exit: [WorkerExit];
+}
+
+// One worker process. Its lifecycle lives in one private field that changes only through
+// apply(), which consults the transition table and emits 'state-change'.
+export class Worker extends EventEmitter<WorkerEvents> {
+  readonly generation: number;
+  readonly slot: number;
+  readonly startedAt = Date.now();
+  readonly tail = new OutputTail();
+  readySince: number | null = null;
+  exitInfo: WorkerExit | null = null;
+  #state: WorkerState = 'starting';
+  readonly #child: ChildProcess;
+
+  constructor(spec: WorkerSpec) {
+    super();
+    this.generation = spec.generation;
+    this.slot = spec.slot;
+    this.#child = spawn(spec.shimPath, spec.argv, {
+      cwd: spec.cwd,
+      env: spec.env,
+      stdio: ['ignore', 'pipe', 'pipe', ...spec.listenFds],
+      detached: true, // its own process group, so a drain or kill reaches its helpers too
+    });
+    this.#child.once('error', (error) => {
+      // spawn() itself failed (the shim is missing or the cwd vanished): report it as an exit.
+      this.tail.push(`cannot start worker: ${error.message}`);
+      this.#onExit({ code: 127, signal: null });
+    });
+    this.#child.once('exit', (code, signal) => this.#onExit({ code, signal }));
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const source = this.#child[stream];
+      if (source === null) continue;
+      forEachLine(source, (line) => {
+        this.tail.push(line);
+        this.emit('output', { stream, line });
+      });
+    }
+  }
+
+  get pid(): number {
+    return this.#child.pid ?? -1;
+  }
+
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  get alive(): boolean {
+    return this.#state !== 'exited';
+  }
+
+  markReady(): void {
+    if (this.apply('ready')) this.readySince = Date.now();
+  }
+
+  // Sends the drain signal and waits for the exit; SIGKILL at the deadline.
+  async drain(signal: NodeJS.Signals, timeoutMs: number): Promise<TerminateResult> {
+    this.apply('drain');
+    return terminate(this.#child, signal, timeoutMs);
+  }
+
+  // Resolves when the process has exited (at once if it already has).
+  exited(): Promise<WorkerExit> {
+    if (this.exitInfo) return Promise.resolve(this.exitInfo);
+    return new Promise((resolve) => this.once('exit', resolve));
+  }
+
+  describeExit(): string {
+    const exit = this.exitInfo;
+    if (!exit) return 'is still running';
+    if (exit.signal) return `was killed by ${exit.signal}`;
+    if (exit.code === 127) return 'could not be executed (exit code 127)';
+    return `exited with code ${exit.code}`;
+  }
+
+  #onExit(exit: WorkerExit): void {
+    if (this.exitInfo) return;
+    this.exitInfo = exit;
+    this.apply('exit');
+    this.emit('exit', exit);
+  }
+
+  private apply(event: WorkerEvent): boolean {
+    const result = transition(workerTransitions, this.#state, event);
+    if (!result.ok) {
+      this.emit('impossible-event', { state: this.#state, event });
+      return false;
+    }
+    const from = this.#state;
+    this.#state = result.to;
+    this.emit('state-change', { from, to: result.to });
+    return true;
+  }
+}

@@ -1,0 +1,146 @@
+// reuseport-supervisor/worker: the helper for Node workers. It listens where the supervisor says
+// (inherited fds, or PORT/HOST with SO_REUSEPORT), says READY=1, and on the drain signal finishes
+// every request, keep-alive ones included, before exiting. The contract is docs/worker-contract.md.
+import * as http from 'node:http';
+import { drainHttpServers, trackHttpServer, type DrainResult } from './drain.js';
+import { drainSignalsFromEnv, drainTimeoutFromEnv, listenPlan, type ListenPlan } from './env.js';
+import { listenTargets, serverAddress } from './listen.js';
+import { notify, notifyReady } from './notify.js';
+
+export { drainHttpServers, trackHttpServer, type DrainResult } from './drain.js';
+export {
+  drainSignalsFromEnv,
+  drainTimeoutFromEnv,
+  inheritedListenFds,
+  listenPlan,
+  WorkerEnvError,
+  type ListenPlan,
+} from './env.js';
+export { notify, notifyReady } from './notify.js';
+
+export interface ServeOptions {
+  /** How long to wait for connections once draining. Default: SUPERVISOR_DRAIN_TIMEOUT_MS - 500 (min 0), else 30000. */
+  drainTimeoutMs?: number;
+  /** Signals that start the drain. Default: [SUPERVISOR_DRAIN_SIGNAL ?? 'SIGTERM', 'SIGINT']. `[]`: none, call drain() yourself. */
+  drainSignals?: NodeJS.Signals[];
+  /** Called once when draining starts. A returned promise is awaited (within the drain timeout) before exit. */
+  onDrain?: () => void | Promise<void>;
+  /** Port for runs without any supervisor environment: 127.0.0.1:(PORT ?? standalonePort ?? 3000). */
+  standalonePort?: number;
+  /** Send READY=1 once listening (default true). false: call notifyReady() yourself when warmed up. */
+  sendReady?: boolean;
+}
+
+export interface WorkerHandle {
+  servers: http.Server[];
+  /** True from the moment the drain starts. */
+  draining: boolean;
+  /** Starts the drain (once; later calls return the same promise). Resolves when done; does not exit. */
+  drain(): Promise<DrainResult>;
+  /** Where the servers listen, e.g. `127.0.0.1:8000`. */
+  addresses: string[];
+  /** How the sockets were obtained. */
+  mode: ListenPlan['mode'];
+}
+
+/**
+ * Serves `handler` on the supervisor's sockets and sends READY=1 when all of them listen. On a drain
+ * signal: stop accepting, finish in-flight and keep-alive work with `Connection: close`, exit 0.
+ */
+export async function serveHttp(handler: http.RequestListener, options: ServeOptions = {}): Promise<WorkerHandle> {
+  const env = process.env;
+  const drainTimeoutMs = options.drainTimeoutMs ?? drainTimeoutFromEnv(env);
+  const drainSignals = options.drainSignals ?? drainSignalsFromEnv(env);
+  const plan = listenPlan(env, options.standalonePort);
+  if (plan.mode === 'inherited') forgetListenEnv(env);
+
+  const servers: http.Server[] = [];
+  for (const target of listenTargets(plan)) {
+    const server = http.createServer();
+    // Tracking starts before listening so every connection is known to the drain.
+    trackHttpServer(server);
+    server.on('request', handler);
+    try {
+      await target.listen(server);
+    } catch (error) {
+      for (const started of servers) started.close();
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`reuseport-supervisor/worker: cannot listen on ${target.describe}: ${reason}`, { cause: error });
+    }
+    servers.push(server);
+  }
+
+  let drainPromise: Promise<DrainResult> | undefined;
+  const handle: WorkerHandle = {
+    servers,
+    draining: false,
+    addresses: servers.map(serverAddress),
+    mode: plan.mode,
+    drain: () => (drainPromise ??= runDrain(handle, drainTimeoutMs, options.onDrain)),
+  };
+
+  // Signal handlers only start the drain; everything else happens in runDrain.
+  for (const signal of drainSignals) {
+    process.on(signal, () => {
+      if (handle.draining) return;
+      handle.drain().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          process.stderr.write(`reuseport-supervisor/worker: drain failed: ${describe(error)}\n`);
+          process.exit(1);
+        },
+      );
+    });
+  }
+
+  if (options.sendReady !== false) notifyReady(env);
+  return handle;
+}
+
+async function runDrain(
+  handle: WorkerHandle,
+  timeoutMs: number,
+  onDrain: ServeOptions['onDrain'],
+): Promise<DrainResult> {
+  handle.draining = true;
+  const deadline = Date.now() + timeoutMs;
+  try {
+    // Informational for the supervisor; a failure here must not stop the drain.
+    notify(process.env, 'STOPPING=1');
+  } catch (error) {
+    process.stderr.write(`${describe(error)}\n`);
+  }
+  // Started before the servers drain so the application can close its own long-lived connections.
+  const appDone = Promise.resolve().then(() => onDrain?.());
+  appDone.catch(() => {}); // observed below; this only keeps an early rejection from counting as unhandled
+  const result = await drainHttpServers(handle.servers, timeoutMs);
+  if (result.timedOut) {
+    process.stderr.write(
+      `reuseport-supervisor/worker: drain timeout (${timeoutMs} ms) reached; destroyed ${result.destroyed} ` +
+        `connection(s), ${result.destroyedBusy} with a response in progress. Raise the supervisor's drain timeout ` +
+        'if requests legitimately take this long.\n',
+    );
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const appDeadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+  });
+  try {
+    await Promise.race([appDone, appDeadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return result;
+}
+
+// Child processes of the worker must not mistake the supervisor's sockets for their own
+// (sd_listen_fds(unset_environment=1) does the same).
+function forgetListenEnv(env: NodeJS.ProcessEnv): void {
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDNAMES;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,361 @@
+// The worker helper and the fixtures as real processes: each gets a real SO_REUSEPORT listener as
+// fd 3 through the exec shim (LISTEN_PID = its pid) and a real NOTIFY_SOCKET, as under the
+// supervisor. Checks READY=1, serving, and the keep-alive-safe drain on SIGTERM.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as http from 'node:http';
+import { dirname, join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import {
+  closeFd,
+  listenTcp,
+  localAddress,
+  nativeStatus,
+  NotifySocket,
+  type NotifyMessage,
+} from '../../src/native/index.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const fixture = (name: string): string => join(root, 'dist', 'test', 'fixtures', `${name}.js`);
+const exampleApp = join(root, 'examples', 'app', 'server.js');
+
+const status = nativeStatus();
+const skip = status.error
+  ? `the native addon is not usable (${status.error})`
+  : status.shimBuilt
+    ? false
+    : `the exec shim is not built (${status.shimPath})`;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  reusedSocket: boolean;
+}
+
+function get(port: number, path = '/', agent: http.Agent | false = false): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, reusedSocket: req.reusedSocket }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  at: number;
+}
+
+/** A worker process started the way the supervisor starts one. */
+class Worker {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly messages: NotifyMessage[] = [];
+  readonly exited: Promise<Exit>;
+  stdout = '';
+  stderr = '';
+  readonly #notify: NotifySocket;
+
+  constructor(script: string, env: Record<string, string>, options: { socket?: 'inherited' | 'none'; cwd?: string } = {}) {
+    this.#notify = NotifySocket.bind(`@rps-worker-helper-test-${process.pid}-${Worker.#count++}`);
+    let fd: number | undefined;
+    if (options.socket !== 'none') {
+      fd = listenTcp({ host: '127.0.0.1', port: 0, backlog: 511, reusePort: true });
+    }
+    try {
+      this.port = fd === undefined ? Number(env.PORT) : localAddress(fd).port;
+      const fdEnv: Record<string, string> =
+        fd === undefined ? {} : { LISTEN_FDS: '1', LISTEN_FDNAMES: `127.0.0.1_${this.port}` };
+      this.child = spawn(status.shimPath, [process.execPath, script], {
+        cwd: options.cwd ?? root,
+        stdio: ['ignore', 'pipe', 'pipe', ...(fd === undefined ? [] : [fd])],
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          NOTIFY_SOCKET: this.#notify.path,
+          SUPERVISOR_PID: String(process.pid),
+          SUPERVISOR_GENERATION: '7',
+          SUPERVISOR_WORKER: '0',
+          SUPERVISOR_DRAIN_SIGNAL: 'SIGTERM',
+          SUPERVISOR_DRAIN_TIMEOUT_MS: '20000',
+          ...(fd === undefined ? {} : { PORT: String(this.port), HOST: '127.0.0.1' }),
+          ...fdEnv,
+          ...env,
+        },
+      });
+    } finally {
+      // The child has its own copy now; like the supervisor before it sends the drain signal, keep none.
+      if (fd !== undefined) closeFd(fd);
+    }
+    this.child.stdout?.setEncoding('utf8').on('data', (text: string) => (this.stdout += text));
+    this.child.stderr?.setEncoding('utf8').on('data', (text: string) => (this.stderr += text));
+    this.#notify.onMessage((message) => {
+      if (message.pid === this.child.pid) this.messages.push(message);
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
+    Worker.all.add(this);
+  }
+
+  static #count = 0;
+  static readonly all = new Set<Worker>();
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async ready(timeoutMs = 10_000): Promise<void> {
+    await this.waitFor('READY=1', () => this.messages.some((m) => m.fields.READY === '1'), timeoutMs);
+  }
+
+  async waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (!check()) {
+      if (!this.alive) throw new Error(`worker exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}; stderr: ${this.stderr}`);
+      if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; stdout: ${this.stdout} stderr: ${this.stderr}`);
+      await sleep(10);
+    }
+  }
+
+  signal(name: NodeJS.Signals): number {
+    this.child.kill(name);
+    return Date.now();
+  }
+
+  /** Kills the process if it still runs (it is ours: started above) and waits for it. */
+  async reap(): Promise<void> {
+    if (this.alive) this.child.kill('SIGKILL');
+    await this.exited;
+    this.#notify.close();
+    Worker.all.delete(this);
+  }
+}
+
+after(async () => {
+  for (const worker of [...Worker.all]) await worker.reap();
+});
+
+describe('worker helper, as a process', { skip }, () => {
+  test('READY=1, serving, and a keep-alive request after SIGTERM answered with Connection: close', async () => {
+    const worker = new Worker(fixture('good-app'), { APP_VERSION: 'v-test' });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      await worker.ready();
+      const first = await get(worker.port, '/', agent);
+      assert.equal(first.status, 200);
+      assert.equal(first.headers['x-version'], 'v-test');
+      assert.equal(first.headers['x-pid'], String(worker.child.pid));
+      assert.equal(first.body, `hello from pid ${worker.child.pid}, version v-test, generation 7\n`);
+      assert.equal(first.headers.connection, 'keep-alive');
+
+      const signalled = worker.signal('SIGTERM');
+      await worker.waitFor('the drain to start', () => worker.stdout.includes('draining'));
+      assert.ok(worker.messages.some((m) => m.fields.STOPPING === '1'), 'STOPPING=1 sent when the drain starts');
+      await sleep(100); // the idle connection must outlive the start of the drain
+      assert.ok(worker.alive, 'the worker waits for its keep-alive connection');
+
+      const second = await get(worker.port, '/', agent);
+      assert.equal(second.status, 200);
+      assert.equal(second.reusedSocket, true, 'sent on the keep-alive connection opened before SIGTERM');
+      assert.equal(second.headers.connection, 'close');
+
+      const exit = await worker.exited;
+      assert.deepEqual([exit.code, exit.signal], [0, null], `stderr: ${worker.stderr}`);
+      assert.ok(exit.at - signalled < 5000, `exited when the connection closed, not at the deadline (${exit.at - signalled} ms)`);
+      await assert.rejects(get(worker.port), { code: 'ECONNREFUSED' }, 'the socket is gone with the worker');
+    } finally {
+      agent.destroy();
+      await worker.reap();
+    }
+  });
+
+  test('a request in flight at SIGTERM completes, with Connection: close', async () => {
+    const worker = new Worker(fixture('good-app'), { APP_VERSION: 'v-test' });
+    try {
+      await worker.ready();
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const slow = get(worker.port, '/?delay=600', agent);
+      await sleep(150);
+      worker.signal('SIGTERM');
+      const reply = await slow;
+      agent.destroy();
+      assert.equal(reply.status, 200);
+      assert.equal(reply.headers.connection, 'close');
+      assert.deepEqual([(await worker.exited).code, (await worker.exited).signal], [0, null]);
+    } finally {
+      await worker.reap();
+    }
+  });
+
+  test('an idle keep-alive connection held past the drain timeout: destroyed, exit 0 before SIGKILL would come', async () => {
+    // Helper deadline = 1000 - 500 ms, leaving the supervisor's SIGKILL nothing to do.
+    const worker = new Worker(fixture('good-app'), { SUPERVISOR_DRAIN_TIMEOUT_MS: '1000' });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      await worker.ready();
+      await get(worker.port, '/', agent);
+      const signalled = worker.signal('SIGTERM');
+      const exit = await worker.exited;
+      const elapsed = exit.at - signalled;
+      assert.deepEqual([exit.code, exit.signal], [0, null]);
+      assert.ok(elapsed >= 400 && elapsed < 1000, `exited at its deadline, ${elapsed} ms after SIGTERM`);
+      assert.match(worker.stderr, /drain timeout \(500 ms\) reached; destroyed 1 connection/);
+    } finally {
+      agent.destroy();
+      await worker.reap();
+    }
+  });
+
+  test('self mode: two workers bind the same PORT/HOST with SO_REUSEPORT', async () => {
+    const probe = listenTcp({ host: '127.0.0.1', port: 0, backlog: 1, reusePort: false });
+    const port = localAddress(probe).port;
+    closeFd(probe);
+    const env = { PORT: String(port), HOST: '127.0.0.1', APP_VERSION: 'self' };
+    const workers = [new Worker(fixture('good-app'), env, { socket: 'none' }), new Worker(fixture('good-app'), env, { socket: 'none' })];
+    try {
+      await Promise.all(workers.map((w) => w.ready()));
+      // The log line follows READY=1.
+      for (const w of workers) await w.waitFor('the ready line', () => w.stdout.includes(`ready on 127.0.0.1:${port} (self)`));
+      const reply = await get(port);
+      assert.equal(reply.headers['x-version'], 'self');
+    } finally {
+      await Promise.all(workers.map((w) => w.reap()));
+    }
+  });
+
+  test('example app: version from ./VERSION, generation, /healthz, ?delay validation, drain', async () => {
+    const worker = new Worker(exampleApp, {}, { cwd: dirname(exampleApp) });
+    try {
+      await worker.ready();
+      const hello = await get(worker.port);
+      assert.equal(hello.status, 200);
+      assert.equal(hello.body, `hello from pid ${worker.child.pid}, version 1, generation 7\n`);
+      assert.equal(hello.headers['x-version'], '1');
+      assert.equal((await get(worker.port, '/healthz')).body, 'ok\n');
+      assert.equal((await get(worker.port, '/?delay=nope')).status, 400);
+      assert.equal((await get(worker.port, '/?delay=60001')).status, 400);
+      assert.equal((await get(worker.port, '/?delay=20')).status, 200);
+      assert.match(worker.stdout, /example app: pid \d+ version 1 generation 7 worker 0 listening on 127\.0\.0\.1:\d+ \(inherited\)/);
+      worker.signal('SIGTERM');
+      const exit = await worker.exited;
+      assert.equal(exit.code, 0);
+      assert.match(worker.stdout, /version 1 draining/);
+    } finally {
+      await worker.reap();
+    }
+  });
+});
+
+describe('fixtures, as processes', { skip }, () => {
+  test('crash-on-boot: one stderr line, exit 3, no READY=1', async () => {
+    const worker = new Worker(fixture('crash-on-boot'), {});
+    try {
+      const exit = await worker.exited;
+      assert.equal(exit.code, 3);
+      assert.equal(worker.stderr, 'crash-on-boot: failing on purpose\n');
+      assert.equal(worker.messages.length, 0);
+    } finally {
+      await worker.reap();
+    }
+  });
+
+  test('never-ready: answers 503, never sends READY=1, exits 0 on SIGTERM', async () => {
+    const worker = new Worker(fixture('never-ready'), {});
+    try {
+      await worker.waitFor('the listening line', () => worker.stdout.includes('not sending READY=1'));
+      assert.equal((await get(worker.port)).status, 503);
+      await sleep(300);
+      assert.equal(worker.messages.length, 0);
+      worker.signal('SIGTERM');
+      assert.equal((await worker.exited).code, 0);
+    } finally {
+      await worker.reap();
+    }
+  });
+
+  test('ignore-sigterm: ready, keeps serving through SIGTERM and SIGINT, only SIGKILL ends it', async () => {
+    const worker = new Worker(fixture('ignore-sigterm'), {});
+    try {
+      await worker.ready();
+      worker.signal('SIGTERM');
+      worker.signal('SIGINT');
+      await worker.waitFor('both signals to be ignored', () => worker.stdout.includes('ignoring SIGINT'));
+      await sleep(300);
+      assert.ok(worker.alive);
+      assert.equal((await get(worker.port)).status, 200);
+      worker.signal('SIGKILL');
+      assert.equal((await worker.exited).signal, 'SIGKILL');
+    } finally {
+      await worker.reap();
+    }
+  });
+
+  test('crash-after-ready: READY=1, then exit 1 after CRASH_AFTER_MS', async () => {
+    const worker = new Worker(fixture('crash-after-ready'), { CRASH_AFTER_MS: '200' });
+    try {
+      await worker.ready();
+      const readyAt = Date.now();
+      const exit = await worker.exited;
+      assert.equal(exit.code, 1);
+      assert.ok(exit.at - readyAt >= 100, `crashed ${exit.at - readyAt} ms after ready`);
+      assert.match(worker.stderr, /exiting 1 on purpose/);
+    } finally {
+      await worker.reap();
+    }
+  });
+
+  test('slow-drain: exits 0 no sooner than DRAIN_DELAY_MS after SIGTERM', async () => {
+    const worker = new Worker(fixture('slow-drain'), { DRAIN_DELAY_MS: '700' });
+    try {
+      await worker.ready();
+      const signalled = worker.signal('SIGTERM');
+      const exit = await worker.exited;
+      assert.equal(exit.code, 0);
+      assert.ok(exit.at - signalled >= 650, `exited ${exit.at - signalled} ms after SIGTERM`);
+    } finally {
+      await worker.reap();
+    }
+  });
+});
+
+describe('standalone (no supervisor environment)', () => {
+  test('good-app listens on 127.0.0.1:PORT without the addon, exits 0 on SIGINT', async () => {
+    // A free port, found with plain net so this runs even where the addon is missing.
+    const net = await import('node:net');
+    const port = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as import('node:net').AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const child = spawn(process.execPath, [fixture('good-app')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: String(port), APP_VERSION: 'alone' },
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const until = Date.now() + 10_000;
+      while (!stdout.includes('ready on')) {
+        if (Date.now() > until || child.exitCode !== null) throw new Error(`good-app did not start: ${stdout}`);
+        await sleep(10);
+      }
+      assert.match(stdout, new RegExp(`ready on 127\\.0\\.0\\.1:${port} \\(standalone\\)`));
+      assert.equal((await get(port)).headers['x-version'], 'alone');
+      child.kill('SIGINT');
+      assert.equal(await exited, 0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    }
+  });
+});

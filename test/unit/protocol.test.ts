@@ -1,0 +1,19 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LineReader, parseRequest } from '../../src/control/protocol.js';
+
+test('parseRequest accepts known commands and names the problem otherwise', () => {
+  assert.deepEqual(parseRequest('{"command":"status"}'), { ok: true, request: { command: 'status' } });
+  const bad = parseRequest('{"command":"explode"}');
+  assert.equal(bad.ok, false);
+  assert.match(!bad.ok ? bad.message : '', /unknown command "explode": expected one of status, reload, stop, ping/);
+  assert.match((parseRequest('nope') as { message: string }).message, /not valid JSON/);
+  assert.match((parseRequest('[1]') as { message: string }).message, /must be a JSON object/);
+});
+
+test('LineReader splits lines across chunks and refuses overlong frames', () => {
+  const reader = new LineReader(10);
+  assert.deepEqual(reader.push('{"a"'), { lines: [], overflow: false });
+  assert.deepEqual(reader.push(':1}\n\n{"b":2}\n'), { lines: ['{"a":1}', '{"b":2}'], overflow: false });
+  assert.equal(reader.push('x'.repeat(11)).overflow, true);
+});
