@@ -6,7 +6,8 @@ export type { Logger };
 // lose the line that explains it.
 export function createLogger(fd: 1 | 2 = 1, level = process.env.SUPERVISOR_LOG_LEVEL ?? 'info'): Logger {
   return pino(
-    { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    // No base pid: worker lines carry the worker's pid in `pid`, and two `pid` keys would clash.
+    { level, base: null, timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ fd, sync: true }),
   );
 }

@@ -3,7 +3,8 @@
 import * as z from 'zod';
 import { formatDuration, parseDuration } from './duration.js';
 
-export type Report = (message: string, path?: PropertyKey[]) => void;
+/** `atKey`: the problem is the key's name, not its value, so point at the key. */
+export type Report = (message: string, path?: PropertyKey[], atKey?: boolean) => void;
 
 interface FieldSpec<T> {
   /** what a valid value looks like, e.g. "a whole number from 1 to 256" */
@@ -23,10 +24,10 @@ interface FieldSpec<T> {
 export function field<T>(spec: FieldSpec<T>) {
   return z.unknown().transform((value, ctx): T => {
     let failed = false;
-    const report: Report = (message, path = []) => {
+    const report: Report = (message, path = [], atKey = false) => {
       failed = true;
       const at = path.reduce<unknown>((inner, key) => (inner as Record<PropertyKey, unknown> | undefined)?.[key], value);
-      ctx.addIssue({ code: 'custom', message, path: path as (string | number)[], params: { value: at }, input: at });
+      ctx.addIssue({ code: 'custom', message, path: path as (string | number)[], params: { value: at, atKey }, input: at });
     };
     let result: T | undefined;
     if (value === undefined) {
@@ -121,20 +122,6 @@ export function oneOf<const T extends string>(values: readonly T[], fallback: T,
       if (text !== undefined && (values as readonly string[]).includes(text)) return text as T;
       report(`expected ${expect}, got ${describe(value)}`);
       return undefined;
-    },
-  });
-}
-
-export function nonEmptyString(expect: string, required?: string) {
-  return field<string>({
-    expect,
-    ...(required === undefined ? {} : { required }),
-    parse(value, report) {
-      if (typeof value !== 'string' || value.trim() === '') {
-        report(`expected ${expect}, got ${describe(value)}`);
-        return undefined;
-      }
-      return value;
     },
   });
 }

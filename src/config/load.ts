@@ -39,19 +39,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   if (!parsed.ok) throw new ConfigError(absolute, parsed.problems);
   const { source, value } = parsed;
   const duplicates = parsed.problems;
-
-  if (value === null || value === undefined) {
-    throw new ConfigError(absolute, [{ key: '', message: 'the file has no settings: write at least listen: 127.0.0.1:8000 and command: [node, server.js]' }]);
-  }
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    const found = Array.isArray(value) ? 'a list' : `the value ${JSON.stringify(value)}`;
-    throw new ConfigError(absolute, [{
-      key: '',
-      ...locateContents(source),
-      message: `the top level must be a mapping of keys such as listen: and command:, found ${found}`,
-    }]);
-  }
-  const raw = value as Record<string, unknown>;
+  const raw = topLevelMapping(absolute, source, value);
 
   const problems: PathProblem[] = [];
   const result = configSchema.safeParse(raw);
@@ -74,7 +62,7 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   }
 
   const fs = checkFilesystem(
-    { cwd, command: values.command, searchPath: workerPath(values, env), control },
+    { cwd, command: values.command, searchPath: workerPath(raw, values, env), control },
     options.checkFilesystem !== false,
   );
   problems.push(...fs.problems);
@@ -82,28 +70,50 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   if (problems.length > 0 || duplicates.length > 0 || !result.success) {
     throw new ConfigError(absolute, [...duplicates, ...problems.map((problem) => place(source, problem))]);
   }
-  const v = result.data;
+  return toConfig(absolute, result.data, { cwd: cwd!.path, control: control!.path, executable: fs.executable });
+}
+
+function toConfig(file: string, v: ConfigValues, paths: { cwd: string; control: string; executable: string | undefined }): SupervisorConfig {
   return {
-    file: absolute,
+    file,
     listen: v.listen,
     socket: v.socket,
     workers: v.workers,
     command: v.command,
-    executable: fs.executable ?? v.command[0]!,
-    cwd: cwd!.path,
+    executable: paths.executable ?? v.command[0]!,
+    cwd: paths.cwd,
     env: v.env,
     inheritEnv: v.inherit_env,
     ready: { kind: v.ready.kind, timeoutMs: v.ready.timeout, path: v.ready.path, intervalMs: v.ready.interval, delayMs: v.ready.delay },
     drain: { signal: v.drain.signal, timeoutMs: v.drain.timeout },
     restart: { backoffMs: v.restart.backoff, maxMs: v.restart.max, crashLoop: v.restart.crash_loop },
     backlog: v.backlog,
-    control: control!.path,
+    control: paths.control,
   };
 }
 
+/** The document as a mapping of keys, or the error for an empty file or another top-level type. */
+function topLevelMapping(file: string, source: Source, value: unknown): Record<string, unknown> {
+  if (value === null || value === undefined) {
+    throw new ConfigError(file, [{ key: '', message: 'the file has no settings: write at least listen: 127.0.0.1:8000 and command: [node, server.js]' }]);
+  }
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    const found = Array.isArray(value) ? 'a list' : `the value ${JSON.stringify(value)}`;
+    throw new ConfigError(file, [{
+      key: '',
+      ...locateContents(source),
+      message: `the top level must be a mapping of keys such as listen: and command:, found ${found}`,
+    }]);
+  }
+  return value as Record<string, unknown>;
+}
+
 /** The PATH workers will get: the config's env, else the supervisor's if inherited, else none. */
-function workerPath(values: Partial<ConfigValues>, env: NodeJS.ProcessEnv): string | undefined {
-  if (values.env?.PATH !== undefined) return values.env.PATH;
+function workerPath(raw: Record<string, unknown>, values: Partial<ConfigValues>, env: NodeJS.ProcessEnv): string | undefined {
+  // Read env.PATH from the raw mapping: a bad key elsewhere in env must not hide it and turn into
+  // a second, false "not found in PATH".
+  const rawPath = (raw.env as Record<string, unknown> | null | undefined)?.PATH;
+  if (typeof rawPath === 'string') return rawPath;
   const inherited: readonly string[] = values.inherit_env ?? DEFAULT_INHERIT_ENV;
   return inherited.includes('PATH') ? env.PATH : undefined;
 }
@@ -124,7 +134,8 @@ function issueProblems(issue: z.core.$ZodIssue, raw: Record<string, unknown>): P
     return issue.keys.map((key) => ({ path: [...path, key], atKey: true, message: unknownKeyMessage(path, key) }));
   }
   if (issue.code === 'custom') {
-    return [{ path, value: (issue.params as { value?: unknown } | undefined)?.value, message: issue.message }];
+    const params = issue.params as { value?: unknown; atKey?: boolean } | undefined;
+    return [{ path, value: params?.value, atKey: params?.atKey === true, message: issue.message }];
   }
   // Only the sections (ready:, drain:, restart:) are plain zod objects; their one failure is "not a mapping".
   if (issue.code === 'invalid_type' && issue.expected === 'object') {

@@ -2,7 +2,7 @@
 // keys live in cross.ts; checks that touch the filesystem live in filesystem.ts.
 import * as z from 'zod';
 import { parseListenAddress } from './address.js';
-import { describe, duration, field, nonEmptyString, oneOf, wholeNumber, type Report } from './fields.js';
+import { describe, duration, field, oneOf, wholeNumber, type Report } from './fields.js';
 import type { ListenAddress, ReadyKind, SocketMode } from './types.js';
 
 const SECOND = 1_000;
@@ -104,7 +104,7 @@ const env = field<Record<string, string>>({
     const out: Record<string, string> = {};
     for (const [name, item] of Object.entries(value as Record<string, unknown>)) {
       const problem = envNameProblem(name);
-      if (problem !== undefined) report(problem, [name]);
+      if (problem !== undefined) report(problem, [name], true);
       else if (item === null) report(`has no value: write "" for an empty value, or remove ${name}`, [name]);
       else if (typeof item !== 'string') report(`expected a string, number or boolean, got ${describe(item)}`, [name]);
       else if (item.includes('\0')) report('a value cannot contain a NUL byte', [name]);

@@ -78,7 +78,7 @@ export async function runDaemon({ configFile, config, log, workerOutput }: Daemo
     supervisor = new Supervisor(configFile, config, log, workerOutput);
     supervisor.once('stopped', () => finished());
     supervisor.start();
-    log.info({ control: config.control, listen: config.listen.map((a) => a.text), socket: config.socket, workers: config.workers }, 'supervisor running');
+    log.info({ supervisorPid: process.pid, control: config.control, listen: config.listen.map((a) => a.text), socket: config.socket, workers: config.workers }, 'supervisor running');
   } catch (error) {
     log.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
     exitCode = ExitCode.system;

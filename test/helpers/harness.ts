@@ -174,8 +174,10 @@ export class Daemon {
     return this.logs.filter(predicate).length;
   }
 
+  // Runs the CLI against this daemon (--socket added for the commands that talk to it).
   cli(...args: string[]) {
-    return execa(process.execPath, [cliPath, ...args, '--socket', this.socketPath], { reject: false, cwd: this.dir, timeout: 120_000 });
+    const target = args[0] === 'check' || args[0] === 'run' ? [] : ['--socket', this.socketPath];
+    return execa(process.execPath, [cliPath, ...args, ...target], { reject: false, cwd: this.dir, timeout: 120_000 });
   }
 
   async status(): Promise<DaemonStatus> {

@@ -253,7 +253,7 @@ describe('types and ranges', () => {
     problemAt(`${MINIMAL}workers: -1`, 'workers', 3, 10, /-1 is out of range/);
     problemAt(`${MINIMAL}workers: 1.5`, 'workers', 3, 10, /expected a whole number from 1 to 256, got 1.5/);
     problemAt(`${MINIMAL}backlog: 70000`, 'backlog', 3, 10, /from 1 to 65535/);
-    problemAt(`${MINIMAL}restart: { crash_loop: 0 }`, 'restart.crash_loop', 3, 23, /from 1 to 1000/);
+    problemAt(`${MINIMAL}restart: { crash_loop: 0 }`, 'restart.crash_loop', 3, 24, /from 1 to 1000/);
   });
 
   it('tells to drop the quotes around a number', () => {
@@ -261,8 +261,8 @@ describe('types and ranges', () => {
   });
 
   it('rejects a key written with no value, naming the default', () => {
-    problemAt(`${MINIMAL}workers:\n`, 'workers', undefined, undefined, /has no value: write a whole number from 1 to 256, or remove the key to use the default \(2\)/);
-    problemAt(`${MINIMAL}inherit_env:\n`, 'inherit_env', undefined, undefined, /\[\] to inherit nothing/);
+    problemAt(`${MINIMAL}workers:\n`, 'workers', 3, 9, /has no value: write a whole number from 1 to 256, or remove the key to use the default \(2\)/);
+    problemAt(`${MINIMAL}inherit_env:\n`, 'inherit_env', 3, 13, /\[\] to inherit nothing/);
   });
 
   it('rejects an unknown socket mode or readiness kind', () => {
@@ -303,8 +303,8 @@ describe('durations in the config', () => {
   it('rejects durations out of range, naming the range', () => {
     problemAt(`${MINIMAL}ready: { timeout: 50ms }`, 'ready.timeout', 3, 19, /50ms is too short: write a duration from 100ms to 1h/);
     problemAt(`${MINIMAL}ready: { timeout: 2h }`, 'ready.timeout', 3, 19, /2h is too long/);
-    problemAt(`${MINIMAL}ready: { kind: tcp, interval: 1m }`, 'ready.interval', 3, 30, /from 10ms to 10s/);
-    problemAt(`${MINIMAL}restart: { backoff: 1ms }`, 'restart.backoff', 3, 20, /too short: write a duration from 10ms to 1h/);
+    problemAt(`${MINIMAL}ready: { kind: tcp, interval: 1m }`, 'ready.interval', 3, 31, /from 10ms to 10s/);
+    problemAt(`${MINIMAL}restart: { backoff: 1ms }`, 'restart.backoff', 3, 21, /too short: write a duration from 10ms to 1h/);
   });
 
   it('rejects a unit it does not know', () => {
@@ -359,7 +359,7 @@ describe('env and inherit_env', () => {
   it('refuses keys the supervisor sets', () => {
     problemAt(`${MINIMAL}env:\n  LISTEN_FDS: 3\n`, 'env.LISTEN_FDS', 4, 3, /set by the supervisor for every worker.*remove it/);
     problemAt(`${MINIMAL}env:\n  PORT: 80\n`, 'env.PORT', 4, 3, /set by the supervisor/);
-    problemAt(`${MINIMAL}inherit_env: [PATH, NOTIFY_SOCKET]\n`, 'inherit_env[1]', 3, 20, /set by the supervisor/);
+    problemAt(`${MINIMAL}inherit_env: [PATH, NOTIFY_SOCKET]\n`, 'inherit_env[1]', 3, 21, /set by the supervisor/);
   });
 
   it('refuses names that are not variable names', () => {
@@ -369,7 +369,7 @@ describe('env and inherit_env', () => {
 
   it('refuses values that are not scalars, and empty values', () => {
     problemAt(`${MINIMAL}env:\n  A: [1]\n`, 'env.A', 4, 6, /expected a string, number or boolean, got a list/);
-    problemAt(`${MINIMAL}env:\n  A:\n`, 'env.A', 4, 3, /write "" for an empty value/);
+    problemAt(`${MINIMAL}env:\n  A:\n`, 'env.A', 4, 5, /write "" for an empty value/);
     assert.deepEqual(parse(`${MINIMAL}env: { A: "" }`).env, { A: '' });
   });
 
