@@ -2,6 +2,8 @@
 // false) to validate a config for another machine.
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
+
+const ROOT_CONTROL_DIR = '/run/reuseport-supervisor';
 import type { PathProblem } from './errors.js';
 import { resolveExecutable } from './executable.js';
 
@@ -43,7 +45,9 @@ export function checkFilesystem(inputs: FilesystemInputs, check: boolean): Files
 
   if (inputs.control !== undefined && check) {
     const dir = dirname(inputs.control.path);
-    const problem = directoryProblem(dir);
+    // The daemon creates root's default directory itself when /run exists, as systemd would.
+    const createdByDaemon = !inputs.control.written && dir === ROOT_CONTROL_DIR && directoryProblem(dirname(dir)) === undefined;
+    const problem = createdByDaemon ? undefined : directoryProblem(dir);
     if (problem !== undefined) {
       const what = inputs.control.written ? 'the control socket' : 'the default control socket';
       // Under systemd, RuntimeDirectory= creates the directory and sets $RUNTIME_DIRECTORY.

@@ -51,7 +51,8 @@ const listen = field<ListenAddress[]>({
     const firstIndex = new Map<string, number>();
     value.forEach((item: unknown, index) => {
       if (typeof item !== 'string') {
-        report(`expected an address such as 127.0.0.1:8000, got ${describe(item)}`, [index]);
+        const hint = typeof item === 'number' ? `: write 127.0.0.1:${item} or 0.0.0.0:${item}` : '';
+        report(`expected an address such as 127.0.0.1:8000, got ${describe(item)}${hint}`, [index]);
         return;
       }
       const parsed = parseListenAddress(item);

@@ -1,5 +1,6 @@
 import net from 'node:net';
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Logger } from '../log.js';
 import { peerCredentials } from '../native/index.js';
 import { encodeFrame, LineReader, parseRequest, type Frame, type Request } from './protocol.js';
@@ -36,6 +37,7 @@ export class ControlServer {
   }
 
   async listen(): Promise<void> {
+    mkdirSync(dirname(this.path), { recursive: true, mode: 0o755 });
     if (existsSync(this.path)) {
       if (await answers(this.path)) throw new ControlSocketInUse(this.path);
       unlinkSync(this.path); // stale: left by a supervisor that was killed

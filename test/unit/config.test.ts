@@ -435,6 +435,10 @@ describe('listen', () => {
     ]);
   });
 
+  it('rejects a number in the list, with the addresses to write', () => {
+    problemAt('command: [node]\nlisten: [8000]\n', 'listen[0]', 2, 10, /got 8000: write 127\.0\.0\.1:8000 or 0\.0\.0\.0:8000/);
+  });
+
   it('rejects an empty list', () => {
     at('[]', 'listen', 9, /at least one address/);
   });
