@@ -21,6 +21,7 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
   const lines = [
     `supervisor pid ${status.pid}: ${status.state}; socket mode ${status.socket} on ${status.listen.join(', ')}`,
     `config ${status.config}`,
+    `lossless: ${status.lossless.mechanisms.length > 0 ? status.lossless.mechanisms.join(' + ') : 'none'} (${status.lossless.guarantee})`,
   ];
   if (status.sharedAcceptQueue !== null) lines.push(`shared listener accept queue: ${status.sharedAcceptQueue}`);
   const rows = [['GEN', 'GEN STATE', 'WORKER', 'PID', 'STATE', 'READY SINCE', 'RESTARTS', 'QUEUE', 'NOTE']];

@@ -3,10 +3,19 @@
 import type * as z from 'zod';
 import { formatDuration } from './duration.js';
 import type { PathProblem } from './errors.js';
-import { readyFields, restartFields } from './schema.js';
+import { readyFields, restartFields, topFields } from './schema.js';
 
 export function crossChecks(raw: Record<string, unknown>): PathProblem[] {
-  return [...restartChecks(mapping(raw.restart)), ...readyChecks(mapping(raw.ready))];
+  return [...restartChecks(mapping(raw.restart)), ...readyChecks(mapping(raw.ready)), ...losslessChecks(raw)];
+}
+
+// Steering works on the reuseport group the supervisor owns; other socket modes have none.
+function losslessChecks(raw: Record<string, unknown>): PathProblem[] {
+  const lossless = valueOf(topFields.lossless, raw.lossless);
+  const socket = valueOf(topFields.socket, raw.socket);
+  if (lossless !== 'steer' || socket === undefined || socket === 'reuseport') return [];
+  const fix = socket === 'shared' ? 'shared mode is lossless without it: remove lossless:' : 'self mode is lossless only with tcp_migrate_req=1: write lossless: migrate';
+  return [{ path: ['lossless'], value: raw.lossless, message: `steer needs socket: reuseport (socket is ${socket}): ${fix}` }];
 }
 
 function restartChecks(restart: Record<string, unknown> | undefined): PathProblem[] {

@@ -1,8 +1,8 @@
 // The config module's public API: the daemon and the CLI import from here only.
-export type { SocketMode, ReadyKind, ListenAddress, SupervisorConfig, LoadOptions } from './types.js';
+export type { SocketMode, LosslessMode, ReadyKind, ListenAddress, SupervisorConfig, LoadOptions } from './types.js';
 export { ConfigError, formatProblem, type ConfigProblem } from './errors.js';
 export { loadConfig, parseConfig } from './load.js';
 export { parseDuration, formatDuration } from './duration.js';
 export { defaultControlPath, MAX_SOCKET_PATH_BYTES } from './control.js';
 export { parseListenAddress } from './address.js';
-export { RESERVED_ENV, DEFAULT_INHERIT_ENV, DRAIN_SIGNALS } from './schema.js';
+export { RESERVED_ENV, DEFAULT_INHERIT_ENV, DRAIN_SIGNALS, LOSSLESS_MODES } from './schema.js';

@@ -78,6 +78,7 @@ function toConfig(file: string, v: ConfigValues, paths: { cwd: string; control: 
     file,
     listen: v.listen,
     socket: v.socket,
+    lossless: v.lossless,
     workers: v.workers,
     command: v.command,
     executable: paths.executable ?? v.command[0]!,

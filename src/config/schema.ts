@@ -3,12 +3,13 @@
 import * as z from 'zod';
 import { parseListenAddress } from './address.js';
 import { describe, duration, field, oneOf, wholeNumber, type Report } from './fields.js';
-import type { ListenAddress, ReadyKind, SocketMode } from './types.js';
+import type { ListenAddress, LosslessMode, ReadyKind, SocketMode } from './types.js';
 
 const SECOND = 1_000;
 const HOUR = 3_600_000;
 
 export const SOCKET_MODES = ['reuseport', 'shared', 'self'] as const satisfies readonly SocketMode[];
+export const LOSSLESS_MODES = ['auto', 'steer', 'migrate', 'off'] as const satisfies readonly LosslessMode[];
 export const READY_KINDS = ['notify', 'http', 'tcp', 'delay'] as const satisfies readonly ReadyKind[];
 export const DRAIN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const satisfies readonly NodeJS.Signals[];
 export const DEFAULT_INHERIT_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER'] as const;
@@ -209,6 +210,7 @@ export const restartFields = {
 export const topFields = {
   listen,
   socket: oneOf(SOCKET_MODES, 'reuseport'),
+  lossless: oneOf(LOSSLESS_MODES, 'auto'),
   workers: wholeNumber(1, 256, 2),
   command,
   cwd: optionalPath('a directory path, such as ./app'),

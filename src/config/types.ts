@@ -3,6 +3,8 @@
 
 export type SocketMode = 'reuseport' | 'shared' | 'self';
 export type ReadyKind = 'notify' | 'http' | 'tcp' | 'delay';
+/** How reuseport mode keeps a reload lossless (docs/configuration.md, "lossless"). */
+export type LosslessMode = 'auto' | 'steer' | 'migrate' | 'off';
 
 export interface ListenAddress {
   host: string;
@@ -18,6 +20,7 @@ export interface SupervisorConfig {
   /** at least one, no duplicates */
   listen: ListenAddress[];
   socket: SocketMode;
+  lossless: LosslessMode;
   workers: number;
   /** argv as written */
   command: string[];

@@ -113,6 +113,7 @@ export interface DaemonStatus {
   config: string;
   socket: string;
   listen: string[];
+  lossless: { configured: string; mechanisms: string[]; migrateReq: boolean | null; guarantee: string };
   sharedAcceptQueue: number | null;
   generations: GenerationStatus[];
   lastReload: ReloadSummary | null;

@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import type { SupervisorConfig } from '../config/index.js';
 import { Worker } from './worker.js';
-import { NotReadyError, waitUntilReady } from './readiness.js';
+import { NotReadyError, waitUntilReady, type ProbeTarget } from './readiness.js';
+import { groupListensOn } from './listen-owner.js';
 import { restartDelay, STABLE_AFTER_MS } from './backoff.js';
 import type { NotifyHub } from './notify-hub.js';
 import { queueDepth, type SocketPlan, type WorkerSockets } from './sockets.js';
@@ -29,6 +30,9 @@ interface Slot {
   restartTimer: NodeJS.Timeout | null;
   lastExit: string | null;
 }
+
+// A worker that stops accepting leaves its queue full; the drain cannot wait for it forever.
+const QUIESCE_LIMIT_MS = 10_000;
 
 export class WorkerNotReady extends Error {
   readonly slot: number;
@@ -137,33 +141,51 @@ export class Generation extends EventEmitter<GenerationEvents> {
     this.emit('state-change', { from, to: result.to });
   }
 
-  // Stops every worker: pending restarts are cancelled, each listener the supervisor holds is
-  // closed, then the drain signal goes out and SIGKILL follows at the deadline.
-  async drainAll(onDrained?: (done: number, total: number) => void): Promise<{ killed: number }> {
+  // Lets new connections reach every worker of this generation, or steers them all away.
+  route(routable: boolean): void {
+    this.#deps.sockets.route(this.#slots.flatMap((slot) => (slot.sockets ? [slot.sockets] : [])), routable);
+  }
+
+  // Stops every worker: pending restarts are cancelled, then each worker is retired. With
+  // steering, its sockets are steered out and their queues waited empty before the drain signal,
+  // and they leave the port's group only after the worker is gone; without, the supervisor's
+  // copies close first. The drain signal goes out and SIGKILL follows at the deadline.
+  async drainAll(onDrained?: (done: number, total: number) => void): Promise<{ killed: number; reset: number }> {
     this.#abort.abort();
     for (const slot of this.#slots) {
       if (slot.restartTimer) clearTimeout(slot.restartTimer);
       slot.restartTimer = null;
     }
-    const live = this.#slots.filter((slot) => slot.worker?.alive);
+    const plan = this.#deps.sockets;
+    const total = this.#slots.filter((slot) => slot.worker?.alive).length;
     let done = 0;
     let killed = 0;
+    let reset = 0;
     await Promise.all(
-      live.map(async (slot) => {
-        const worker = slot.worker!;
-        if (slot.sockets) this.#deps.sockets.release(slot.sockets);
-        const result = await worker.drain(this.config.drain.signal, this.config.drain.timeoutMs);
-        if (result.killed) {
-          killed++;
-          this.#log.warn(
-            { worker: worker.slot, pid: worker.pid, timeoutMs: this.config.drain.timeoutMs },
-            `worker did not exit within drain.timeout after ${this.config.drain.signal}: sent SIGKILL`,
-          );
+      this.#slots.map(async (slot) => {
+        const worker = slot.worker;
+        const sockets = slot.sockets;
+        if (worker?.alive) {
+          const log = this.#log.child({ worker: worker.slot, pid: worker.pid });
+          if (sockets && plan.steering) {
+            const left = await plan.quiesce(sockets, Math.min(this.config.drain.timeoutMs, QUIESCE_LIMIT_MS));
+            if (left > 0) log.warn({ queued: left }, 'accept queue did not empty before the drain signal: the worker is not accepting');
+          } else if (sockets) {
+            reset += plan.release(sockets);
+          }
+          const result = await worker.drain(this.config.drain.signal, this.config.drain.timeoutMs);
+          if (result.killed) {
+            killed++;
+            log.warn({ timeoutMs: this.config.drain.timeoutMs }, `worker did not exit within drain.timeout after ${this.config.drain.signal}: sent SIGKILL`);
+          }
+          onDrained?.(++done, total);
         }
-        onDrained?.(++done, live.length);
+        if (sockets) reset += plan.release(sockets);
+        slot.sockets = null;
       }),
     );
-    return { killed };
+    if (reset > 0) this.#log.warn({ reset }, 'connections were still queued when a listener left the group (reset unless tcp_migrate_req moved them)');
+    return { killed, reset };
   }
 
   status(): GenerationStatus {
@@ -198,7 +220,11 @@ export class Generation extends EventEmitter<GenerationEvents> {
 
   #spawn(slot: Slot): void {
     const { config } = this;
-    const sockets = this.#deps.sockets.forWorker();
+    const plan = this.#deps.sockets;
+    // With steering a restarted worker takes over its predecessor's socket, and with it whatever
+    // connections were waiting there; nothing is routed to it until the new worker is ready.
+    const reused = plan.steering && slot.sockets !== null && slot.sockets.fds.length > 0;
+    const sockets = reused ? slot.sockets! : plan.forWorker();
     let worker: Worker;
     try {
       worker = new Worker({
@@ -211,7 +237,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
         listenFds: sockets.fds,
       });
     } catch (error) {
-      this.#deps.sockets.release(sockets);
+      if (!reused) plan.release(sockets);
       throw error;
     }
     slot.worker = worker;
@@ -228,10 +254,17 @@ export class Generation extends EventEmitter<GenerationEvents> {
       this.#deps.notify.forget(worker.pid);
       this.#onExit(slot, worker, log, exit);
     });
+    const first = config.listen[0]!;
+    const probe: ProbeTarget = {
+      address: first,
+      route: (sourcePort) => plan.addProbe(sockets, sourcePort),
+      ...(config.socket === 'self' ? { owner: () => groupListensOn(worker.pid, first.port) } : {}),
+      ...(sockets.owned ? { queueEmpty: () => (queueDepth(sockets.fds.slice(0, 1)) ?? 0) === 0 } : {}),
+    };
     waitUntilReady({
       worker,
       ready: config.ready,
-      probeAddress: config.listen[0]!,
+      probe,
       notified,
       signal: this.#abort.signal,
     }).then(
@@ -240,6 +273,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
         worker.markReady();
         slot.bootFailures = 0;
         slot.crashLooping = false;
+        if (this.#state === 'serving') plan.route([sockets], true);
         this.emit('worker-ready', { slot: slot.index, pid: worker.pid, ready: this.readyCount(), total: this.#slots.length });
       },
       (error: NotReadyError) => {
@@ -254,16 +288,23 @@ export class Generation extends EventEmitter<GenerationEvents> {
 
   // A serving worker that failed its readiness check is ended; its exit triggers the restart.
   async #replace(slot: Slot, worker: Worker): Promise<void> {
-    if (slot.sockets) this.#deps.sockets.release(slot.sockets);
+    if (slot.sockets && !this.#deps.sockets.steering) this.#deps.sockets.release(slot.sockets);
     await worker.drain(this.config.drain.signal, this.config.drain.timeoutMs);
   }
 
   #onExit(slot: Slot, worker: Worker, log: Logger, exit: { code: number | null; signal: NodeJS.Signals | null }): void {
-    if (slot.sockets) this.#deps.sockets.release(slot.sockets);
     slot.lastExit = worker.describeExit();
     if (this.#state !== 'serving' || this.#abort.signal.aborted) {
       log.info({ code: exit.code, signal: exit.signal }, `worker ${slot.lastExit}`);
       return;
+    }
+    // Steer the dead worker's socket out and keep it for its replacement; without steering its
+    // copy closes now, so the kernel stops handing it connections nobody will accept.
+    const plan = this.#deps.sockets;
+    if (slot.sockets && plan.steering) plan.route([slot.sockets], false);
+    else if (slot.sockets) {
+      plan.release(slot.sockets);
+      slot.sockets = null;
     }
     const wasReady = worker.readySince !== null;
     const stable = wasReady && Date.now() - worker.readySince! >= STABLE_AFTER_MS;

@@ -14,10 +14,22 @@ export class NotReadyError extends Error {
   }
 }
 
+// Where readiness probes go. `route` sends connections from one source port to the worker under
+// test (steering), so a neighbour never answers for it; `owner` checks that the worker itself has
+// a listening socket on the port (self mode, where nothing can be routed).
+export interface ProbeTarget {
+  address: ListenAddress;
+  route?: (sourcePort: number) => (() => void) | null;
+  owner?: () => boolean;
+  // True when the worker's own listener has no connection waiting: with a listener the supervisor
+  // made, the handshake alone proves nothing, the worker taking the connection does.
+  queueEmpty?: () => boolean;
+}
+
 export interface ReadinessInputs {
   worker: Worker;
   ready: SupervisorConfig['ready'];
-  probeAddress: ListenAddress;
+  probe: ProbeTarget;
   // Resolves when the worker sent READY=1 on the notify socket.
   notified: Promise<void>;
   signal: AbortSignal;
@@ -52,16 +64,17 @@ export async function waitUntilReady(inputs: ReadinessInputs): Promise<void> {
 }
 
 function proof(inputs: ReadinessInputs, signal: AbortSignal): Promise<void> {
-  const { ready, probeAddress } = inputs;
+  const { ready, probe } = inputs;
+  const owned = () => Promise.resolve(probe.owner ? probe.owner() : true);
   switch (ready.kind) {
     case 'notify':
       return inputs.notified;
     case 'delay':
       return sleep(ready.delayMs, signal);
     case 'http':
-      return pollUntil(() => httpProbe(probeAddress, ready.path, ready.intervalMs * 10), ready.intervalMs, signal);
+      return pollUntil(async () => (await owned()) && httpProbe(probe, ready.path, ready.intervalMs * 10), ready.intervalMs, signal);
     case 'tcp':
-      return pollUntil(() => tcpProbe(probeAddress, ready.intervalMs * 10), ready.intervalMs, signal);
+      return pollUntil(async () => (await owned()) && tcpProbe(probe, ready.intervalMs * 10), ready.intervalMs, signal);
     default:
       return Promise.reject(new NotReadyError('probe', `unknown ready.kind ${String(ready.kind)}`));
   }
@@ -82,32 +95,87 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-export function httpProbe(address: ListenAddress, path: string, timeoutMs: number): Promise<boolean> {
+// Probes connect to the loopback address of a wildcard listener.
+function connectHost(address: ListenAddress): string {
+  if (address.host === '0.0.0.0') return '127.0.0.1';
+  if (address.host === '::') return '::1';
+  return address.host;
+}
+
+// Source ports for targeted probes come from below the usual ephemeral range (32768-60999), so
+// they rarely collide with the kernel's own choices; a collision is retried with another port.
+const PROBE_PORT_BASE = 20_000;
+const PROBE_PORT_SPAN = 12_000;
+const PROBE_ATTEMPTS = 5;
+
+interface Connected {
+  socket: net.Socket;
+  done: () => void;
+}
+
+async function connectTargeted(probe: ProbeTarget, timeoutMs: number): Promise<Connected | null> {
+  const host = connectHost(probe.address);
+  for (let attempt = 0; attempt < (probe.route ? PROBE_ATTEMPTS : 1); attempt++) {
+    const sourcePort = PROBE_PORT_BASE + Math.floor(Math.random() * PROBE_PORT_SPAN);
+    const unroute = probe.route?.(sourcePort) ?? null;
+    const options: net.NetConnectOpts = { host, port: probe.address.port, timeout: timeoutMs };
+    if (unroute) Object.assign(options, { localAddress: host, localPort: sourcePort });
+    const result = await new Promise<net.Socket | 'retry' | null>((resolve) => {
+      const socket = net.connect(options);
+      socket.once('connect', () => resolve(socket));
+      socket.once('timeout', () => {
+        socket.destroy();
+        resolve(null);
+      });
+      socket.once('error', (error: NodeJS.ErrnoException) => {
+        socket.destroy();
+        resolve(unroute && (error.code === 'EADDRINUSE' || error.code === 'EADDRNOTAVAIL') ? 'retry' : null);
+      });
+    });
+    if (result === 'retry') {
+      unroute?.();
+      continue;
+    }
+    if (result === null) {
+      unroute?.();
+      return null;
+    }
+    return { socket: result, done: () => unroute?.() };
+  }
+  return null;
+}
+
+export async function httpProbe(probe: ProbeTarget, path: string, timeoutMs: number): Promise<boolean> {
+  const connected = await connectTargeted(probe, timeoutMs);
+  if (!connected) return false;
   return new Promise((resolve) => {
+    const finish = (ok: boolean) => {
+      connected.done();
+      resolve(ok);
+    };
     const request = http.get(
-      { host: address.host, port: address.port, path, agent: false, timeout: timeoutMs, headers: { connection: 'close' } },
+      { createConnection: () => connected.socket, path, timeout: timeoutMs, headers: { connection: 'close', host: connectHost(probe.address) } },
       (response) => {
         response.resume();
         const status = response.statusCode ?? 0;
-        resolve(status >= 200 && status < 300);
+        finish(status >= 200 && status < 300);
       },
     );
     request.on('timeout', () => request.destroy());
-    request.on('error', () => resolve(false));
+    request.on('error', () => finish(false));
   });
 }
 
-export function tcpProbe(address: ListenAddress, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: address.host, port: address.port, timeout: timeoutMs });
-    socket.once('connect', () => {
-      socket.end();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
+export async function tcpProbe(probe: ProbeTarget, timeoutMs: number): Promise<boolean> {
+  const connected = await connectTargeted(probe, timeoutMs);
+  if (!connected) return false;
+  connected.done();
+  const deadline = Date.now() + timeoutMs;
+  let accepted = !probe.queueEmpty;
+  while (!accepted && Date.now() < deadline) {
+    accepted = probe.queueEmpty!();
+    if (!accepted) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  connected.socket.destroy();
+  return accepted;
 }

@@ -1,22 +1,35 @@
 import { acceptQueue, closeFd, listenTcp } from '../native/index.js';
 import type { ListenAddress, SupervisorConfig } from '../config/index.js';
+import { ReuseportGroup, type Member } from './steering.js';
 
 // Which listening sockets a worker gets, per socket mode:
-// - reuseport: a fresh SO_REUSEPORT listener per worker and address; the supervisor keeps its own
-//   fd so it decides when the socket leaves the port's group.
+// - reuseport: a fresh SO_REUSEPORT listener per worker and address, joined to the port's group;
+//   the supervisor keeps its own fd, steers with it, and decides when the socket leaves.
 // - shared: one listener per address, made once, handed to every worker of every generation.
 // - self: none; the worker binds PORT/HOST itself with SO_REUSEPORT.
 export interface WorkerSockets {
   fds: number[]; // the supervisor's fds, in listen order; passed to the worker as 3..
-  owned: boolean; // closed when the worker retires (reuseport) or kept (shared)
+  members: Member[]; // reuseport: the group membership of each fd, in listen order
+  owned: boolean; // closed when the worker's slot is retired (reuseport) or kept (shared)
 }
+
+// After a socket is steered out, handshakes already under way may still land in its queue.
+const SETTLE_MS = 20;
+const POLL_MS = 10;
 
 export class SocketPlan {
   readonly #config: SupervisorConfig;
+  readonly #steering: boolean;
   #shared: number[] | null = null;
+  #groups: ReuseportGroup[] = [];
 
-  constructor(config: SupervisorConfig) {
+  constructor(config: SupervisorConfig, steering: boolean) {
     this.#config = config;
+    this.#steering = steering && config.socket === 'reuseport';
+  }
+
+  get steering(): boolean {
+    return this.#steering;
   }
 
   // Binds what must exist before any worker starts; throws a SyscallError naming the address.
@@ -24,24 +37,69 @@ export class SocketPlan {
     const { socket, listen, backlog } = this.#config;
     if (socket === 'shared') {
       this.#shared = openAll(listen, backlog, false);
-    } else {
-      // Prove the port can join a reuseport group now, so a port held by another program fails
-      // start-up with a clear error instead of every worker crash looping.
-      for (const fd of openAll(listen, backlog, true)) closeFd(fd);
+      return;
     }
+    // Prove the port can join a reuseport group now, so a port held by another program fails
+    // start-up with a clear error instead of every worker crash looping.
+    for (const fd of openAll(listen, backlog, true)) closeFd(fd);
+    if (socket === 'reuseport') this.#groups = listen.map((address) => new ReuseportGroup(address, this.#steering));
   }
 
   forWorker(): WorkerSockets {
     const { socket, listen, backlog } = this.#config;
-    if (socket === 'shared') return { fds: this.#shared ?? [], owned: false };
-    if (socket === 'self') return { fds: [], owned: false };
-    return { fds: openAll(listen, backlog, true), owned: true };
+    if (socket === 'shared') return { fds: this.#shared ?? [], members: [], owned: false };
+    if (socket === 'self') return { fds: [], members: [], owned: false };
+    const fds = openAll(listen, backlog, true);
+    const members = fds.map((fd, index) => this.#groups[index]!.join(fd));
+    return { fds, members, owned: true };
   }
 
-  release(sockets: WorkerSockets): void {
-    if (!sockets.owned) return;
-    for (const fd of sockets.fds) closeQuietly(fd);
+  // Lets new connections reach these workers' sockets, or steers them away; one program per port.
+  route(sockets: WorkerSockets[], routable: boolean): void {
+    if (!this.#steering) return;
+    for (const entry of sockets) for (const member of entry.members) member.routable = routable;
+    for (const group of this.#groups) group.commit();
+  }
+
+  // Routes connections from one source port to this worker's first socket: a targeted probe.
+  addProbe(sockets: WorkerSockets, sourcePort: number): (() => void) | null {
+    const member = sockets.members[0];
+    const group = this.#groups[0];
+    if (!this.#steering || !member || !group) return null;
+    group.addProbe(sourcePort, member);
+    return () => group.removeProbe(sourcePort);
+  }
+
+  // Steers the sockets out and waits until their accept queues stay empty, so that the worker
+  // accepts everything the kernel gave it before it is told to drain. Returns what is still
+  // queued at the deadline.
+  async quiesce(sockets: WorkerSockets, timeoutMs: number): Promise<number> {
+    if (!this.#steering || sockets.members.length === 0) return 0;
+    this.route([sockets], false);
+    const deadline = Date.now() + timeoutMs;
+    await sleep(SETTLE_MS);
+    let emptyReads = 0;
+    for (;;) {
+      const queued = this.#queued(sockets);
+      emptyReads = queued === 0 ? emptyReads + 1 : 0;
+      if (emptyReads >= 2 || Date.now() >= deadline) return queued;
+      await sleep(POLL_MS);
+    }
+  }
+
+  // Closes the supervisor's copies; with steering, the socket leaves its group here. Returns how
+  // many connections were still queued (reset by the close unless tcp_migrate_req moves them).
+  release(sockets: WorkerSockets): number {
+    if (!sockets.owned) return 0;
+    const queued = this.#queued(sockets);
+    if (sockets.members.length > 0) {
+      sockets.members.forEach((member, index) => this.#groups[index]!.leave(member));
+    } else {
+      for (const fd of sockets.fds) closeQuietly(fd);
+    }
     sockets.fds = [];
+    sockets.members = [];
+    return queued;
   }
 
   close(): void {
@@ -51,6 +109,10 @@ export class SocketPlan {
 
   sharedFds(): number[] {
     return this.#shared ?? [];
+  }
+
+  #queued(sockets: WorkerSockets): number {
+    return queueDepth(sockets.fds) ?? 0;
   }
 }
 
@@ -73,7 +135,9 @@ function closeQuietly(fd: number): void {
   }
 }
 
-// Accept-queue depth of the first listener, or null where the supervisor holds no socket.
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// Connections waiting in the accept queues of these listeners, or null where none is held.
 export function queueDepth(fds: number[]): number | null {
   if (fds.length === 0) return null;
   try {

@@ -7,6 +7,7 @@ import { Generation, WorkerNotReady, type GenerationDeps } from './generation.js
 import { NotifyHub } from './notify-hub.js';
 import { ReloadQueue, type ReloadResult, type ReloadRun } from './reload-queue.js';
 import { queueDepth, SocketPlan } from './sockets.js';
+import { resolveLossless, type LosslessReport } from './lossless.js';
 import { supervisorTransitions, transition, type SupervisorEvent, type SupervisorState } from './transitions.js';
 import type { DaemonStatus, ReloadSummary } from '../control/protocol.js';
 
@@ -30,6 +31,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #lastReload: ReloadResult | null = null;
   readonly #log: Logger;
   readonly #sockets: SocketPlan;
+  readonly #lossless: LosslessReport;
   readonly #hub = new NotifyHub();
   readonly #notifySocket: NotifySocket;
   readonly #deps: GenerationDeps;
@@ -42,7 +44,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.configFile = configFile;
     this.#config = config;
     this.#log = log;
-    this.#sockets = new SocketPlan(config);
+    // Throws LosslessUnavailable when the config demands a mechanism this kernel cannot give.
+    this.#lossless = resolveLossless(config.lossless, config.socket);
+    this.#sockets = new SocketPlan(config, this.#lossless.mechanisms.includes('steer'));
     this.#notifySocket = NotifySocket.bind(`@reuseport-supervisor/${process.pid}/${Date.now().toString(36)}`);
     this.#notifySocket.onMessage((message) => {
       const owner = this.#hub.deliver(message);
@@ -71,6 +75,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   // starts the first generation. Its workers restart with backoff until they are ready.
   start(): void {
     this.#sockets.open();
+    const level = this.#lossless.guarantee.startsWith('NOT') ? 'warn' : 'info';
+    this.#log[level]({ lossless: this.#lossless.configured, mechanisms: this.#lossless.mechanisms, migrateReq: this.#lossless.migrateReq }, this.#lossless.guarantee);
     const first = this.#newGeneration(this.#config, 'serving');
     this.#serving = first;
     const onReady = ({ ready, total }: { ready: number; total: number }) => {
@@ -106,6 +112,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       config: this.configFile,
       socket: this.#config.socket,
       listen: this.#config.listen.map((address) => address.text),
+      lossless: { configured: this.#lossless.configured, mechanisms: this.#lossless.mechanisms, migrateReq: this.#lossless.migrateReq, guarantee: this.#lossless.guarantee },
       sharedAcceptQueue: this.#config.socket === 'shared' ? queueDepth(this.#sockets.sharedFds()) : null,
       generations: generations.map((gen) => gen.status()),
       lastReload: this.#lastReload ? summarize(this.#lastReload) : null,
@@ -158,16 +165,23 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       }
 
       const old = this.#serving!;
+      // New connections go to the new generation from here on; the old one gets none.
+      candidate.route(true);
+      old.route(false);
       candidate.apply('promote');
       this.#serving = candidate;
       this.#config = config;
       old.apply('drain');
       this.#other = old;
       run.progress('promoted', { generation: candidate.id, drainingGeneration: old.id, drainWorkers: old.workers.filter((w) => w.alive).length });
-      const { killed } = await old.drainAll((done, total) => run.progress('drained', { generation: old.id, done, total }));
+      const { killed, reset } = await old.drainAll((done, total) => run.progress('drained', { generation: old.id, done, total }));
       old.apply('gone');
       this.#other = null;
-      const note = killed > 0 ? `${killed} old worker(s) killed at drain.timeout` : null;
+      const notes = [
+        ...(killed > 0 ? [`${killed} old worker(s) killed at drain.timeout`] : []),
+        ...(reset > 0 ? [`${reset} queued connection(s) reset as old listeners closed`] : []),
+      ];
+      const note = notes.length > 0 ? notes.join('; ') : null;
       return finish('promoted', candidate.id, note);
     } finally {
       if ((this.#state as SupervisorState) === 'reloading') this.#apply('reloaded');
@@ -224,7 +238,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 // Settings a reload cannot change without dropping connections or the control channel.
 function restartOnlyChange(current: SupervisorConfig, next: SupervisorConfig): string | null {
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  for (const key of ['listen', 'socket', 'control', 'backlog'] as const) {
+  for (const key of ['listen', 'socket', 'lossless', 'control', 'backlog'] as const) {
     if (!same(current[key], next[key])) {
       return `config changes '${key}', which a reload cannot apply: revert it and reload, or restart the supervisor to apply it`;
     }

@@ -79,7 +79,9 @@ export function drainTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
 /** [SUPERVISOR_DRAIN_SIGNAL ?? SIGTERM, SIGINT], without duplicates. */
 export function drainSignalsFromEnv(env: NodeJS.ProcessEnv): NodeJS.Signals[] {
   const configured = env.SUPERVISOR_DRAIN_SIGNAL || 'SIGTERM';
-  const name = configured.startsWith('SIG') ? configured : `SIG${configured}`;
+  // Same spellings as the config's drain.signal: TERM, sigterm, SIGTERM.
+  const upper = configured.toUpperCase();
+  const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
   if (!(name in constants.signals)) {
     throw new WorkerEnvError(
       `SUPERVISOR_DRAIN_SIGNAL=${JSON.stringify(configured)} is not a signal name this system knows (for example SIGTERM, SIGQUIT, SIGUSR2).`,

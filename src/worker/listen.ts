@@ -1,6 +1,8 @@
 // Puts an http.Server on each socket the plan names. Inherited fds are already listening (or at
-// least bound); server.listen({ fd }) adopts them. Node 20 has no reusePort option, so `self` mode
-// binds through the addon and hands Node the fd the same way.
+// least bound); server.listen({ fd }) adopts them. They need no FD_CLOEXEC from us: Node marks
+// inherited fds close-on-exec at startup (measured on 20.20; the integration test checks it), so
+// children the app spawns cannot keep the socket in the reuseport group. Node 20 has no reusePort
+// option, so `self` mode binds through the addon and hands Node the fd the same way.
 import type * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ListenPlan } from './env.js';

@@ -7,10 +7,12 @@ import { LoadClient } from './load.js';
 const socket = process.argv[2] ?? 'shared';
 const reloads = Number(process.argv[3] ?? 5);
 const workers = Number(process.argv[4] ?? 2);
+const lossless = process.argv[5] ?? 'auto';
 
 function config(version: number) {
   return {
     socket,
+    ...(socket === 'reuseport' ? { lossless } : {}),
     workers,
     command: ['node', exampleApp],
     env: { APP_VERSION: String(version) },

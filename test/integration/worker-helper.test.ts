@@ -3,6 +3,7 @@
 // supervisor. Checks READY=1, serving, and the keep-alive-safe drain on SIGTERM.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import * as http from 'node:http';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -50,6 +51,35 @@ function get(port: number, path = '/', agent: http.Agent | false = false): Promi
   });
 }
 
+const O_CLOEXEC = 0o2000000;
+
+/** fd -> open flags of every fd of pid that refers to the listening socket on 127.0.0.1:port. */
+function listenerFds(pid: number, port: number): Map<number, number> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set(
+    readFileSync('/proc/net/tcp', 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/))
+      .filter((f) => f[1]?.endsWith(`:${hexPort}`) && f[3] === '0A') // 0A: LISTEN
+      .map((f) => f[9]),
+  );
+  const found = new Map<number, number>();
+  for (const name of readdirSync(`/proc/${pid}/fd`)) {
+    let link: string;
+    try {
+      link = readlinkSync(`/proc/${pid}/fd/${name}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+    if (inode === undefined || !inodes.has(inode)) continue;
+    const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${name}`, 'utf8'))?.[1];
+    found.set(Number(name), parseInt(flags ?? '0', 8));
+  }
+  return found;
+}
+
 interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -66,12 +96,20 @@ class Worker {
   stderr = '';
   readonly #notify: NotifySocket;
 
-  constructor(script: string, env: Record<string, string>, options: { socket?: 'inherited' | 'none'; cwd?: string } = {}) {
+  /**
+   * socket: 'own' (default) a new reuseport listener handed over as fd 3; 'none' for self mode;
+   * or an fd the caller keeps, shared with other workers (`shared` socket mode).
+   */
+  constructor(
+    script: string,
+    env: Record<string, string>,
+    options: { socket?: 'own' | 'none' | number; cwd?: string } = {},
+  ) {
     this.#notify = NotifySocket.bind(`@rps-worker-helper-test-${process.pid}-${Worker.#count++}`);
+    const shared = typeof options.socket === 'number';
     let fd: number | undefined;
-    if (options.socket !== 'none') {
-      fd = listenTcp({ host: '127.0.0.1', port: 0, backlog: 511, reusePort: true });
-    }
+    if (typeof options.socket === 'number') fd = options.socket;
+    else if (options.socket !== 'none') fd = listenTcp({ host: '127.0.0.1', port: 0, backlog: 511, reusePort: true });
     try {
       this.port = fd === undefined ? Number(env.PORT) : localAddress(fd).port;
       const fdEnv: Record<string, string> =
@@ -94,14 +132,21 @@ class Worker {
       });
     } finally {
       // The child has its own copy now; like the supervisor before it sends the drain signal, keep none.
-      if (fd !== undefined) closeFd(fd);
+      if (fd !== undefined && !shared) closeFd(fd);
     }
     this.child.stdout?.setEncoding('utf8').on('data', (text: string) => (this.stdout += text));
     this.child.stderr?.setEncoding('utf8').on('data', (text: string) => (this.stderr += text));
     this.#notify.onMessage((message) => {
       if (message.pid === this.child.pid) this.messages.push(message);
     });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() }));
+      // A failed spawn (shim missing) emits only 'error': resolve anyway so reap() cannot hang.
+      this.child.once('error', (error) => {
+        this.stderr += `spawn failed: ${error.message}\n`;
+        resolve({ code: null, signal: null, at: Date.now() });
+      });
+    });
     Worker.all.add(this);
   }
 
@@ -109,7 +154,7 @@ class Worker {
   static readonly all = new Set<Worker>();
 
   get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
   async ready(timeoutMs = 10_000): Promise<void> {
@@ -155,6 +200,12 @@ describe('worker helper, as a process', { skip }, () => {
       assert.equal(first.headers['x-pid'], String(worker.child.pid));
       assert.equal(first.body, `hello from pid ${worker.child.pid}, version v-test, generation 7\n`);
       assert.equal(first.headers.connection, 'keep-alive');
+
+      // Node marks the inherited fd close-on-exec at startup, so the worker's own children cannot keep
+      // the socket in the group after the worker exits. A guard for other Node versions (TEST_NODE).
+      const held = listenerFds(worker.child.pid!, worker.port);
+      assert.ok(held.size >= 1, 'the worker holds the listening socket');
+      for (const [fd, flags] of held) assert.ok(flags & O_CLOEXEC, `fd ${fd} of the listener is close-on-exec`);
 
       const signalled = worker.signal('SIGTERM');
       await worker.waitFor('the drain to start', () => worker.stdout.includes('draining'));
@@ -250,6 +301,51 @@ describe('worker helper, as a process', { skip }, () => {
       assert.match(worker.stdout, /version 1 draining/);
     } finally {
       await worker.reap();
+    }
+  });
+});
+
+describe('drain under keep-alive load', { skip }, () => {
+  test('two workers share one socket; one drains mid-load; no request fails', async () => {
+    const fd = listenTcp({ host: '127.0.0.1', port: 0, backlog: 511, reusePort: false });
+    const port = localAddress(fd).port;
+    const workers = ['old', 'new'].map((v) => new Worker(fixture('good-app'), { APP_VERSION: v }, { socket: fd }));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    try {
+      await Promise.all(workers.map((w) => w.ready()));
+      const [old] = workers as [Worker, Worker];
+      const stopAt = Date.now() + 2000;
+      const counts = { ok: 0, failed: 0, closeFromOld: 0, afterExit: 0 };
+      const errors = new Set<string>();
+      let oldExitedAt = Infinity;
+      void old.exited.then((exit) => (oldExitedAt = exit.at));
+      const client = async (): Promise<void> => {
+        while (Date.now() < stopAt) {
+          try {
+            const reply = await get(port, '/', agent);
+            if (reply.status !== 200) throw new Error(`status ${reply.status}`);
+            counts.ok++;
+            if (reply.headers['x-version'] === 'old' && reply.headers.connection === 'close') counts.closeFromOld++;
+            if (Date.now() > oldExitedAt) counts.afterExit++;
+          } catch (error) {
+            counts.failed++;
+            errors.add(error instanceof Error ? error.message : String(error));
+          }
+        }
+      };
+      const load = Promise.all(Array.from({ length: 16 }, client));
+      await sleep(600);
+      old.signal('SIGTERM');
+      await load;
+      const exit = await old.exited;
+      assert.deepEqual([exit.code, exit.signal], [0, null], `old worker stderr: ${old.stderr}`);
+      assert.equal(counts.failed, 0, `failed requests: ${[...errors].join('; ')}`);
+      assert.ok(counts.closeFromOld > 0, 'the old worker answered its keep-alive connections with Connection: close');
+      assert.ok(counts.afterExit > 0, 'the new worker kept serving after the old one exited');
+    } finally {
+      agent.destroy();
+      await Promise.all(workers.map((w) => w.reap()));
+      closeFd(fd);
     }
   });
 });

@@ -51,6 +51,7 @@ describe('worker env', () => {
     assert.deepEqual(drainSignalsFromEnv({}), ['SIGTERM', 'SIGINT']);
     assert.deepEqual(drainSignalsFromEnv({ SUPERVISOR_DRAIN_SIGNAL: 'SIGQUIT' }), ['SIGQUIT', 'SIGINT']);
     assert.deepEqual(drainSignalsFromEnv({ SUPERVISOR_DRAIN_SIGNAL: 'INT' }), ['SIGINT']);
+    assert.deepEqual(drainSignalsFromEnv({ SUPERVISOR_DRAIN_SIGNAL: 'usr2' }), ['SIGUSR2', 'SIGINT']);
     assert.throws(() => drainSignalsFromEnv({ SUPERVISOR_DRAIN_SIGNAL: 'SIGNOPE' }), /not a signal name/);
   });
 });

@@ -1,0 +1,86 @@
+// Command-line flags of `npm run bench` (node dist/bench/reload-under-load.js).
+import { parseArgs } from 'node:util';
+import { DEFAULT_STRATEGIES, STRATEGIES, strategy, type StrategyId } from './strategies.js';
+
+export interface BenchOptions {
+  durationMs: number;
+  concurrency: number;
+  workers: number;
+  reloads: number;
+  strategies: StrategyId[];
+  out: string;
+  loadProcesses: number;
+  gapMs: number;
+  drainMs: number;
+  timeoutMs: number;
+  selfMigrateReq: 0 | 1;
+  docsChart: boolean;
+}
+
+export const HELP = `npm run bench -- [flags]      reload under load, every strategy side by side
+
+  --duration SECONDS     steady-state window of each phase, after 0.5 s of warm-up (default 2)
+  --concurrency N        virtual users per load mode: N new-connection + N keep-alive (default 50)
+  --workers N            server processes per strategy (default 2)
+  --reloads N            reloads per strategy (default 20)
+  --strategies LIST      comma-separated subset of: ${STRATEGIES.map((s) => s.id).join(', ')}
+                         (default ${DEFAULT_STRATEGIES.join(',')})
+  --out FILE             JSON result (default bench/results/latest.json; the SVG chart and a
+                         markdown table are written beside it)
+  --load-processes N     load generator processes (default 2)
+  --gap MS               pause after each reload before the next one (default 300)
+  --drain-timeout MS     deadline of the naive and cluster baselines' old processes (default 1000)
+  --timeout MS           per-request timeout, counted as a failure (default 10000)
+  --self-sysctl 0|1      net.ipv4.tcp_migrate_req for the self strategy (default 0)
+  --no-docs-chart        do not copy the chart to docs/benchmark-latest.svg
+`;
+
+function number(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new Error(`--${name} ${JSON.stringify(text)}: expected a number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export function parseFlags(argv: string[], defaultOut: string): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string' },
+      concurrency: { type: 'string' },
+      workers: { type: 'string' },
+      reloads: { type: 'string' },
+      strategies: { type: 'string' },
+      out: { type: 'string' },
+      'load-processes': { type: 'string' },
+      gap: { type: 'string' },
+      'drain-timeout': { type: 'string' },
+      timeout: { type: 'string' },
+      'self-sysctl': { type: 'string' },
+      'no-docs-chart': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) return 'help';
+  const strategies = values.strategies === undefined ? [...DEFAULT_STRATEGIES] : values.strategies.split(',').map((s) => s.trim()).filter(Boolean);
+  if (strategies.length === 0) throw new Error('--strategies: name at least one strategy');
+  const selfSysctl = number('self-sysctl', values['self-sysctl'], 0, 0, 1);
+  if (!Number.isInteger(selfSysctl)) throw new Error('--self-sysctl: expected 0 or 1');
+  return {
+    durationMs: Math.round(number('duration', values.duration, 2, 0.5, 600) * 1000),
+    concurrency: Math.round(number('concurrency', values.concurrency, 50, 1, 2000)),
+    workers: Math.round(number('workers', values.workers, 2, 1, 64)),
+    reloads: Math.round(number('reloads', values.reloads, 20, 0, 1000)),
+    strategies: [...new Set(strategies.map((id) => strategy(id).id))],
+    out: values.out ?? defaultOut,
+    loadProcesses: Math.round(number('load-processes', values['load-processes'], 2, 1, 32)),
+    gapMs: Math.round(number('gap', values.gap, 300, 0, 60_000)),
+    drainMs: Math.round(number('drain-timeout', values['drain-timeout'], 1000, 0, 60_000)),
+    timeoutMs: Math.round(number('timeout', values.timeout, 10_000, 100, 120_000)),
+    selfMigrateReq: selfSysctl as 0 | 1,
+    docsChart: !values['no-docs-chart'],
+  };
+}

@@ -1,0 +1,74 @@
+// The report as tables, in plain text for the terminal and in markdown for docs/benchmarks.md.
+import type { LoadMode } from '../load/http-client.js';
+import type { StrategyOutcome } from './spec.js';
+
+type Row = string[];
+
+const MODE_LABEL: Record<LoadMode, string> = { 'new-connection': 'new conn', 'keep-alive': 'keep-alive' };
+const int = (n: number) => n.toLocaleString('en-US');
+const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
+
+function failureText(failures: Record<string, number>): string {
+  const entries = Object.entries(failures).sort((a, b) => b[1] - a[1]);
+  return entries.length === 0 ? '-' : entries.map(([type, n]) => `${type} ${int(n)}`).join(', ');
+}
+
+export function failureRows(outcomes: StrategyOutcome[]): { head: Row; rows: Row[] } {
+  const head = ['strategy', 'migrate_req', 'load', 'requests', 'failed', 'failures by type', 'p50 steady', 'p99 steady', 'p50 reload', 'p99 reload', 'max reload'];
+  const rows: Row[] = [];
+  for (const outcome of outcomes) {
+    const r = outcome.result;
+    if (outcome.status !== 'ran' || !r) {
+      rows.push([outcome.label, '', '', '', '', `${outcome.status}: ${outcome.reason ?? ''}`, '', '', '', '', '']);
+      continue;
+    }
+    (['new-connection', 'keep-alive'] as const).forEach((mode, i) => {
+      const m = r.modes[mode];
+      rows.push([
+        i === 0 ? outcome.label : '',
+        i === 0 ? `${r.migrateReq ?? '?'}${r.where === 'host' ? ' (host)' : ''}` : '',
+        MODE_LABEL[mode],
+        int(m.requests),
+        int(m.failed),
+        failureText(m.failures),
+        ms(m.steady.p50),
+        ms(m.steady.p99),
+        ms(m.reload.p50),
+        ms(m.reload.p99),
+        ms(m.reload.max),
+      ]);
+    });
+  }
+  return { head, rows };
+}
+
+export function reloadRows(outcomes: StrategyOutcome[]): { head: Row; rows: Row[] } {
+  const head = ['strategy', 'req/s new conn (no reload)', 'failed (no reload)', 'client cores / machine busy', 'reloads ok', 'to promoted median/max', 'to old gone median/max'];
+  const rows = outcomes.flatMap((outcome): Row[] => {
+    const r = outcome.result;
+    if (outcome.status !== 'ran' || !r) return [];
+    const s = r.reloadSummary;
+    return [[
+      outcome.label,
+      int(r.throughput.rps),
+      int(r.throughput.failed),
+      `${r.throughput.clientCores ?? '?'} / ${r.throughput.machineBusy == null ? '?' : `${Math.round(r.throughput.machineBusy * 100)}%`}`,
+      `${s.ok}/${s.count}`,
+      `${int(s.toPromotedMedianMs)} / ${int(s.toPromotedMaxMs)} ms`,
+      `${int(s.toGoneMedianMs)} / ${int(s.toGoneMaxMs)} ms`,
+    ]];
+  });
+  return { head, rows };
+}
+
+export function plainTable({ head, rows }: { head: Row; rows: Row[] }): string {
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => (row[c] ?? '').length)));
+  const numeric = head.map((_, c) => rows.every((row) => /^[\d,./ ms%-]*$/.test(row[c] ?? '')));
+  const line = (row: Row) => row.map((cell, c) => (numeric[c] ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function markdownTable({ head, rows }: { head: Row; rows: Row[] }): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
+  return [`| ${head.map(cell).join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.map(cell).join(' | ')} |`)].join('\n');
+}

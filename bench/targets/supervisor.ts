@@ -1,0 +1,79 @@
+// This project's supervisor as a target: the real daemon (test harness) running the example app,
+// reloaded through the control socket in-process, so a reload costs no extra `node` start on a
+// 2-core machine while the load runs (`supervisor reload --json` sends the same request).
+import { request } from '../../src/control/client.js';
+import { Daemon, exampleApp } from '../../test/helpers/harness.js';
+import { now, type ReloadTiming, type Target } from './target.js';
+
+export interface SupervisorOptions {
+  socket: 'reuseport' | 'shared' | 'self';
+  lossless?: 'auto' | 'steer' | 'migrate' | 'off'; // left out when the daemon does not know the key yet
+  workers: number;
+}
+
+export class SupervisorTarget implements Target {
+  readonly host = '127.0.0.1';
+  readonly notes: string[] = [];
+  readonly #daemon: Daemon;
+  readonly #options: SupervisorOptions;
+  #version = 1;
+  #stopped: Promise<void> | undefined;
+
+  private constructor(daemon: Daemon, options: SupervisorOptions) {
+    this.#daemon = daemon;
+    this.#options = options;
+  }
+
+  static async start(options: SupervisorOptions): Promise<SupervisorTarget> {
+    const daemon = await Daemon.start({ config: config(options, 1) });
+    const target = new SupervisorTarget(daemon, options);
+    const started = daemon.logs.find((line) => line.msg === 'all workers ready');
+    // Whatever the daemon says about its lossless mechanism at start-up is worth keeping.
+    for (const line of daemon.logs) {
+      if (typeof line.msg === 'string' && /lossless|migrate|steer/i.test(line.msg)) target.notes.push(`daemon: ${line.msg}${line.mechanisms ? ` ${JSON.stringify(line.mechanisms)}` : ''}`);
+    }
+    if (!started) target.notes.push('daemon did not log "all workers ready"');
+    return target;
+  }
+
+  get port(): number {
+    return this.#daemon.port;
+  }
+
+  async reload(): Promise<ReloadTiming> {
+    this.#version += 1;
+    // A new APP_VERSION makes every reload a real deploy of a "new release" of the example app.
+    this.#daemon.writeConfig(config(this.#options, this.#version));
+    const timing: ReloadTiming = { triggerAt: now(), promotedAt: null, goneAt: null, ok: false, message: '' };
+    try {
+      const result = await request(this.#daemon.socketPath, { command: 'reload' }, (event) => {
+        if (event.event === 'promoted') timing.promotedAt = now();
+      });
+      timing.goneAt = result.ok ? now() : null;
+      timing.ok = result.ok && result.code === 0;
+      timing.message = result.ok ? result.message : `exit ${result.code}: ${result.message}`;
+    } catch (error) {
+      timing.message = (error as Error).message;
+    }
+    return timing;
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= this.#daemon.stop().then(() => undefined);
+    return this.#stopped;
+  }
+}
+
+function config(options: SupervisorOptions, version: number): Record<string, unknown> {
+  return {
+    socket: options.socket,
+    ...(options.lossless ? { lossless: options.lossless } : {}),
+    workers: options.workers,
+    command: ['node', exampleApp],
+    env: { APP_VERSION: String(version) },
+    ready: { kind: 'notify', timeout: '10s' },
+    // The example app's workers leave as soon as their last connection ends; the timeout is only
+    // a backstop and, if ever reached, shows in the reload's message.
+    drain: { signal: 'SIGTERM', timeout: '10s' },
+  };
+}

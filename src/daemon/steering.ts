@@ -1,0 +1,84 @@
+import { acceptQueue, attachReuseportProgram, closeFd } from '../native/index.js';
+import type { ListenAddress } from '../config/index.js';
+import { buildSteeringProgram } from './steering-program.js';
+
+export interface Member {
+  readonly fd: number; // the supervisor's copy of the listener
+  routable: boolean;
+  closed: boolean;
+}
+
+// One port's SO_REUSEPORT group as the kernel sees it: sockets in join order, and when socket i
+// leaves, the last one moves into slot i. The supervisor makes every socket of the group, so it
+// can keep this order itself, and re-attaches the steering program after every change.
+export class ReuseportGroup {
+  readonly address: ListenAddress;
+  readonly #members: Member[] = [];
+  readonly #probes = new Map<number, Member>();
+  #steering: boolean;
+
+  constructor(address: ListenAddress, steering: boolean) {
+    this.address = address;
+    this.#steering = steering;
+  }
+
+  get steering(): boolean {
+    return this.#steering;
+  }
+
+  // The socket has just called listen(): it joined at the end of the group.
+  join(fd: number): Member {
+    const member: Member = { fd, routable: false, closed: false };
+    this.#members.push(member);
+    this.commit();
+    return member;
+  }
+
+  slotOf(member: Member): number {
+    return this.#members.indexOf(member);
+  }
+
+  addProbe(sourcePort: number, member: Member): void {
+    this.#probes.set(sourcePort, member);
+    this.commit();
+  }
+
+  removeProbe(sourcePort: number): void {
+    if (this.#probes.delete(sourcePort)) this.commit();
+  }
+
+  queued(member: Member): number {
+    return member.closed ? 0 : acceptQueue(member.fd).queued;
+  }
+
+  // Takes the socket out of the group. First the program avoids both the leaving slot and the
+  // last slot (which moves into the hole), so no SYN between the close and the next attach can
+  // reach a slot whose socket changed; then the close, then the program for the new order.
+  leave(member: Member): void {
+    const slot = this.#members.indexOf(member);
+    if (slot === -1 || member.closed) return;
+    const last = this.#members.length - 1;
+    member.routable = false;
+    for (const [port, target] of this.#probes) if (target === member) this.#probes.delete(port);
+    this.commit(new Set([slot, last]));
+    closeFd(member.fd);
+    member.closed = true;
+    this.#members[slot] = this.#members[last]!;
+    this.#members.pop();
+    this.commit();
+  }
+
+  // Attaches the program for the current membership (through any open member: the program
+  // belongs to the group, not to that socket).
+  commit(avoid: ReadonlySet<number> = new Set()): void {
+    if (!this.#steering) return;
+    const via = this.#members.find((member, slot) => !member.closed && !avoid.has(slot)) ?? this.#members.find((member) => !member.closed);
+    if (!via) return;
+    const targets = this.#members.flatMap((member, slot) => (member.routable && !avoid.has(slot) ? [slot] : []));
+    const probes = [...this.#probes].flatMap(([sourcePort, member]) => {
+      const slot = this.#members.indexOf(member);
+      return slot === -1 || avoid.has(slot) ? [] : [{ sourcePort, slot }];
+    });
+    attachReuseportProgram(via.fd, buildSteeringProgram({ family: this.address.family, targets, probes }));
+  }
+}

@@ -1,0 +1,102 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { acceptQueue, closeFd, listenTcp, localAddress } from '../../src/native/index.js';
+import { ReuseportGroup, type Member } from '../../src/daemon/steering.js';
+
+function connectMany(port: number, count: number, localPort?: number): Promise<net.Socket[]> {
+  return Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const socket = net.connect({ host: '127.0.0.1', port, ...(localPort ? { localAddress: '127.0.0.1', localPort } : {}) });
+        socket.once('connect', () => resolve(socket));
+        socket.once('error', reject);
+      }),
+    ),
+  );
+}
+
+async function settledQueues(members: Member[], expectedTotal: number): Promise<number[]> {
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    const queues = members.map((member) => (member.closed ? 0 : acceptQueue(member.fd).queued));
+    if (queues.reduce((a, b) => a + b, 0) >= expectedTotal || Date.now() > deadline) return queues;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function groupOf(count: number) {
+  const first = listenTcp({ host: '127.0.0.1', port: 0, backlog: 1024, reusePort: true });
+  const port = localAddress(first).port;
+  const group = new ReuseportGroup({ host: '127.0.0.1', port, family: 4, text: `127.0.0.1:${port}` }, true);
+  const members = [group.join(first)];
+  for (let i = 1; i < count; i++) members.push(group.join(listenTcp({ host: '127.0.0.1', port, backlog: 1024, reusePort: true })));
+  return { port, group, members };
+}
+
+test('a steered-out listener receives none of 300 new connections', async () => {
+  const { port, group, members } = groupOf(3);
+  const clients: net.Socket[] = [];
+  try {
+    members[0]!.routable = true;
+    members[1]!.routable = true;
+    group.commit();
+    clients.push(...(await connectMany(port, 300)));
+    const queues = await settledQueues(members, 300);
+    assert.equal(queues[2], 0, `steered-out listener got ${queues[2]} connections`);
+    assert.equal(queues[0]! + queues[1]!, 300);
+    assert.ok(queues[0]! > 50 && queues[1]! > 50, `spread over both ready listeners: ${queues}`);
+  } finally {
+    for (const client of clients) client.destroy();
+    for (const member of members) if (!member.closed) closeFd(member.fd);
+  }
+});
+
+test('after a listener leaves, the slot table follows the kernel: the moved socket stays steered out', async () => {
+  const { port, group, members } = groupOf(3);
+  const [a, b, c] = members as [Member, Member, Member];
+  const clients: net.Socket[] = [];
+  try {
+    a.routable = true;
+    b.routable = true;
+    group.commit();
+    // a leaves: c (the last slot) moves into slot 0. Only b may get connections now.
+    group.leave(a);
+    assert.equal(group.slotOf(c), 0);
+    assert.equal(group.slotOf(b), 1);
+    clients.push(...(await connectMany(port, 200)));
+    const queues = await settledQueues([b, c], 200);
+    assert.deepEqual(queues, [200, 0]);
+  } finally {
+    for (const client of clients) client.destroy();
+    for (const member of members) if (!member.closed) closeFd(member.fd);
+  }
+});
+
+test('a probe from a chosen source port reaches the one steered-out listener under test', async () => {
+  const { port, group, members } = groupOf(2);
+  const [ready, candidate] = members as [Member, Member];
+  const clients: net.Socket[] = [];
+  try {
+    ready.routable = true;
+    group.commit();
+    for (let i = 0; i < 20; i++) {
+      const sourcePort = 21000 + Math.floor(Math.random() * 10000);
+      group.addProbe(sourcePort, candidate);
+      try {
+        clients.push(...(await connectMany(port, 1, sourcePort)));
+      } catch {
+        // The port was taken by something else: try another.
+      } finally {
+        group.removeProbe(sourcePort);
+      }
+    }
+    clients.push(...(await connectMany(port, 50)));
+    const queues = await settledQueues([ready, candidate], clients.length);
+    assert.equal(queues[1], clients.length - 50, 'every probe reached the candidate');
+    assert.equal(queues[0], 50, 'every ordinary connection reached the ready listener');
+  } finally {
+    for (const client of clients) client.destroy();
+    for (const member of members) if (!member.closed) closeFd(member.fd);
+  }
+});
