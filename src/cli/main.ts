@@ -9,6 +9,7 @@ import { createLogger } from '../log.js';
 import { runDaemon } from '../daemon/run.js';
 import { ExitCode } from './exit-codes.js';
 import { renderReloadEvent, renderStatus } from './render.js';
+import { runDoctor } from './doctor.js';
 
 interface TargetArgs {
   config?: string;
@@ -146,7 +147,16 @@ async function main(): Promise<void> {
       (y) => withTarget(y),
       async (args) => finish(await ask(args, 'stop'), args.json),
     )
-    .demandCommand(1, 'name a command: run, check, reload, status or stop (see --help)')
+    .command(
+      'doctor',
+      'check what this kernel offers for lossless reloads (steering, tcp_migrate_req) and what a config would get',
+      (y) =>
+        y
+          .option('config', { ...configOption, describe: 'config whose socket mode and lossless setting to judge' })
+          .option('json', { type: 'boolean', default: false, describe: 'print the findings as JSON' }),
+      (args) => process.exit(runDoctor(args.config ? loadOrExit(args.config, false) : null, args.json)),
+    )
+    .demandCommand(1, 'name a command: run, check, reload, status, stop or doctor (see --help)')
     .strict()
     .help()
     .alias('h', 'help')

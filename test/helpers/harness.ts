@@ -176,7 +176,7 @@ export class Daemon {
 
   // Runs the CLI against this daemon (--socket added for the commands that talk to it).
   cli(...args: string[]) {
-    const target = args[0] === 'check' || args[0] === 'run' ? [] : ['--socket', this.socketPath];
+    const target = ['check', 'run', 'doctor'].includes(args[0] ?? '') ? [] : ['--socket', this.socketPath];
     return execa(process.execPath, [cliPath, ...args, ...target], { reject: false, cwd: this.dir, timeout: 120_000 });
   }
 
