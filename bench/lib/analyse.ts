@@ -28,6 +28,9 @@ export interface ModeResult {
   failures: Record<string, number>;
   steady: LatencySummary & { rps: number };
   reload: LatencySummary;
+  /** The reload window split at 'promoted': starting the new generation vs retiring the old. */
+  reloadBeforePromoted: LatencySummary;
+  reloadAfterPromoted: LatencySummary;
 }
 
 export interface ReloadResult {
@@ -118,7 +121,7 @@ export function analyseReloadPhase(records: RequestRecords, phase: Window, stead
     return null;
   };
 
-  const perMode = MODES.map(() => ({ requests: 0, ok: 0, failed: 0, failures: {} as Record<string, number>, steady: [] as number[], steadyDone: 0, reload: [] as number[] }));
+  const perMode = MODES.map(() => ({ requests: 0, ok: 0, failed: 0, failures: {} as Record<string, number>, steady: [] as number[], steadyDone: 0, reload: [] as number[], before: [] as number[], after: [] as number[] }));
   const events: FailureEvent[] = [];
   for (let i = 0; i < records.count; i++) {
     const m = perMode[records.mode[i]!]!;
@@ -144,7 +147,11 @@ export function analyseReloadPhase(records: RequestRecords, phase: Window, stead
       continue;
     }
     m.ok += 1;
-    if (w !== null) m.reload.push(latency);
+    if (w !== null) {
+      m.reload.push(latency);
+      const promotedAt = windows[w]!.timing.promotedAt;
+      (promotedAt !== null && startedAt >= promotedAt ? m.after : m.before).push(latency);
+    }
     else if (startedAt >= steady.from && startedAt < steady.to) {
       m.steady.push(latency);
       if (startedAt + latency < steady.to) m.steadyDone += 1;
@@ -161,6 +168,8 @@ export function analyseReloadPhase(records: RequestRecords, phase: Window, stead
       failures: m.failures,
       steady: { ...summarize(m.steady), rps: Math.round(m.steadyDone / ((steady.to - steady.from) / 1000)) },
       reload: summarize(m.reload),
+      reloadBeforePromoted: summarize(m.before),
+      reloadAfterPromoted: summarize(m.after),
     };
   });
   events.sort((a, b) => a.atMs - b.atMs);
