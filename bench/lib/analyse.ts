@@ -31,7 +31,16 @@ export interface ModeResult {
   /** The reload window split at 'promoted': starting the new generation vs retiring the old. */
   reloadBeforePromoted: LatencySummary;
   reloadAfterPromoted: LatencySummary;
+  /**
+   * Requests that started well before 'promoted' (EARLY_SLACK_MS) yet were answered by the new
+   * generation. By design in self, naive and cluster (new processes serve as soon as they listen);
+   * in reuseport+steer none should exist (invariant 2), and their latency shows whether they waited
+   * in a queue nobody accepted from yet.
+   */
+  servedEarlyByNew: LatencySummary;
 }
+
+const EARLY_SLACK_MS = 20; // 'promoted' reaches the benchmark a little after the daemon acts on it
 
 export interface ReloadResult {
   index: number;
@@ -121,7 +130,7 @@ export function analyseReloadPhase(records: RequestRecords, phase: Window, stead
     return null;
   };
 
-  const perMode = MODES.map(() => ({ requests: 0, ok: 0, failed: 0, failures: {} as Record<string, number>, steady: [] as number[], steadyDone: 0, reload: [] as number[], before: [] as number[], after: [] as number[] }));
+  const perMode = MODES.map(() => ({ requests: 0, ok: 0, failed: 0, failures: {} as Record<string, number>, steady: [] as number[], steadyDone: 0, reload: [] as number[], before: [] as number[], after: [] as number[], early: [] as number[] }));
   const events: FailureEvent[] = [];
   for (let i = 0; i < records.count; i++) {
     const m = perMode[records.mode[i]!]!;
@@ -151,6 +160,8 @@ export function analyseReloadPhase(records: RequestRecords, phase: Window, stead
       m.reload.push(latency);
       const promotedAt = windows[w]!.timing.promotedAt;
       (promotedAt !== null && startedAt >= promotedAt ? m.after : m.before).push(latency);
+      // Version k+1 is the generation reload k (1-based) brings in.
+      if (promotedAt !== null && startedAt < promotedAt - EARLY_SLACK_MS && records.version[i] === w + 2) m.early.push(latency);
     }
     else if (startedAt >= steady.from && startedAt < steady.to) {
       m.steady.push(latency);
@@ -170,6 +181,7 @@ export function analyseReloadPhase(records: RequestRecords, phase: Window, stead
       reload: summarize(m.reload),
       reloadBeforePromoted: summarize(m.before),
       reloadAfterPromoted: summarize(m.after),
+      servedEarlyByNew: summarize(m.early),
     };
   });
   events.sort((a, b) => a.atMs - b.atMs);

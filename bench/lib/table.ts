@@ -14,12 +14,12 @@ function failureText(failures: Record<string, number>): string {
 }
 
 export function failureRows(outcomes: StrategyOutcome[]): { head: Row; rows: Row[] } {
-  const head = ['strategy', 'migrate_req', 'load', 'requests', 'failed', 'failures by type', 'p50 steady', 'p99 steady', 'p50 reload', 'p99 reload', 'max reload'];
+  const head = ['strategy', 'migrate_req', 'load', 'requests', 'failed', 'failures by type', 'p50 steady', 'p99 steady', 'p50 reload', 'p99 reload', 'max reload', 'p99 reload before/after promoted'];
   const rows: Row[] = [];
   for (const outcome of outcomes) {
     const r = outcome.result;
     if (outcome.status !== 'ran' || !r) {
-      rows.push([outcome.label, '', '', '', '', `${outcome.status}: ${outcome.reason ?? ''}`, '', '', '', '', '']);
+      rows.push([outcome.label, '', '', '', '', `${outcome.status}: ${outcome.reason ?? ''}`, '', '', '', '', '', '']);
       continue;
     }
     (['new-connection', 'keep-alive'] as const).forEach((mode, i) => {
@@ -36,6 +36,7 @@ export function failureRows(outcomes: StrategyOutcome[]): { head: Row; rows: Row
         ms(m.reload.p50),
         ms(m.reload.p99),
         ms(m.reload.max),
+        `${ms(m.reloadBeforePromoted.p99)} / ${ms(m.reloadAfterPromoted.p99)}`,
       ]);
     });
   }

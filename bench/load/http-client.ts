@@ -23,7 +23,8 @@ export const EOF = 'EOF'; // the server closed the connection before a complete 
 export const TIMEOUT = 'timeout';
 export const BAD_RESPONSE = 'bad-response'; // unparseable or without content-length
 
-export type RecordFn = (startedAt: number, latencyMs: number, outcome: string) => void;
+/** version: the response's x-version header (which generation answered; 0 when none). */
+export type RecordFn = (startedAt: number, latencyMs: number, outcome: string, version: number) => void;
 
 interface Pending {
   startedAt: number;
@@ -44,6 +45,7 @@ export class VirtualUser {
   #socket: net.Socket | null = null;
   #buffer: Buffer | null = null;
   #pending: Pending | null = null;
+  #version = 0;
 
   constructor(target: Target, mode: LoadMode) {
     this.#target = target;
@@ -55,8 +57,9 @@ export class VirtualUser {
   async run(running: () => boolean, record: RecordFn, now: () => number): Promise<void> {
     while (running()) {
       const startedAt = now();
+      this.#version = 0;
       const outcome = await this.#send(startedAt);
-      record(startedAt, now() - startedAt, outcome);
+      record(startedAt, now() - startedAt, outcome, this.#version);
     }
     this.#drop();
   }
@@ -119,6 +122,7 @@ export class VirtualUser {
       return;
     }
     this.#buffer = parsed.rest.length > 0 ? parsed.rest : null;
+    this.#version = parsed.version;
     const reusable = this.mode === 'keep-alive' && !parsed.close && this.#buffer === null;
     if (!reusable) this.#drop();
     this.#settle(parsed.status >= 200 && parsed.status < 300 ? 'ok' : `HTTP ${parsed.status}`);
@@ -141,6 +145,7 @@ export class VirtualUser {
 
 interface Response {
   status: number;
+  version: number;
   close: boolean;
   rest: Buffer;
 }
@@ -157,6 +162,7 @@ export function parseResponse(buffer: Buffer): Response | null | typeof BAD_RESP
   if (buffer.length < end) return null;
   return {
     status: Number(status[1]),
+    version: Number(/\r\nx-version:[ \t]*(\d+)/i.exec(head)?.[1] ?? 0),
     close: /\r\nconnection:[ \t]*close/i.test(head) || head.startsWith('HTTP/1.0'),
     rest: buffer.subarray(end),
   };

@@ -24,7 +24,7 @@ function start(message: StartMessage): void {
   users = [...make('new-connection', message.newConnection), ...make('keep-alive', message.keepAlive)];
   running = true;
   cpuAtStart = process.cpuUsage();
-  loops = users.map((user) => user.run(() => running, (startedAt, latencyMs, outcome) => recorder.add(startedAt, latencyMs, outcome, user.mode), now));
+  loops = users.map((user) => user.run(() => running, (startedAt, latencyMs, outcome, version) => recorder.add(startedAt, latencyMs, outcome, user.mode, version), now));
   // One timer for all users instead of one per request: the load client must stay cheap.
   sweep = setInterval(() => {
     const olderThan = now() - message.timeoutMs;

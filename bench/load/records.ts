@@ -11,6 +11,7 @@ export interface RequestRecords {
   latencyMs: Float32Array;
   outcome: Uint8Array;
   mode: Uint8Array; // index into MODES
+  version: Uint16Array; // x-version of the response: the generation that answered (0: none)
   outcomes: string[];
 }
 
@@ -20,16 +21,18 @@ export class Recorder {
   #latencyMs = new Float32Array(1 << 14);
   #outcome = new Uint8Array(1 << 14);
   #mode = new Uint8Array(1 << 14);
+  #version = new Uint16Array(1 << 14);
   readonly #outcomes = ['ok'];
   readonly #codes = new Map<string, number>([['ok', 0]]);
 
-  add(startedAt: number, latencyMs: number, outcome: string, mode: LoadMode): void {
+  add(startedAt: number, latencyMs: number, outcome: string, mode: LoadMode, version: number): void {
     if (this.#count === this.#startedAt.length) this.#grow();
     const i = this.#count++;
     this.#startedAt[i] = startedAt;
     this.#latencyMs[i] = latencyMs;
     this.#outcome[i] = this.#code(outcome);
     this.#mode[i] = mode === 'new-connection' ? 0 : 1;
+    this.#version[i] = Math.min(version, 65535);
   }
 
   /** The records so far, as copies trimmed to size; the recorder starts empty again. */
@@ -41,6 +44,7 @@ export class Recorder {
       latencyMs: this.#latencyMs.slice(0, n),
       outcome: this.#outcome.slice(0, n),
       mode: this.#mode.slice(0, n),
+      version: this.#version.slice(0, n),
       outcomes: [...this.#outcomes],
     };
     this.#count = 0;
@@ -60,7 +64,7 @@ export class Recorder {
 
   #grow(): void {
     const size = this.#startedAt.length * 2;
-    const grow = <T extends Float64Array | Float32Array | Uint8Array>(old: T, make: (n: number) => T): T => {
+    const grow = <T extends Float64Array | Float32Array | Uint8Array | Uint16Array>(old: T, make: (n: number) => T): T => {
       const next = make(size);
       next.set(old);
       return next;
@@ -69,6 +73,7 @@ export class Recorder {
     this.#latencyMs = grow(this.#latencyMs, (n) => new Float32Array(n));
     this.#outcome = grow(this.#outcome, (n) => new Uint8Array(n));
     this.#mode = grow(this.#mode, (n) => new Uint8Array(n));
+    this.#version = grow(this.#version, (n) => new Uint16Array(n));
   }
 }
 
@@ -83,6 +88,7 @@ export function mergeRecords(parts: RequestRecords[]): RequestRecords {
     latencyMs: new Float32Array(count),
     outcome: new Uint8Array(count),
     mode: new Uint8Array(count),
+    version: new Uint16Array(count),
     outcomes,
   };
   let at = 0;
@@ -98,6 +104,7 @@ export function mergeRecords(parts: RequestRecords[]): RequestRecords {
     merged.startedAt.set(part.startedAt, at);
     merged.latencyMs.set(part.latencyMs, at);
     merged.mode.set(part.mode, at);
+    merged.version.set(part.version, at);
     for (let i = 0; i < part.count; i++) merged.outcome[at + i] = remap[part.outcome[i]!]!;
     at += part.count;
   }

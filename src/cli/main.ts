@@ -7,6 +7,7 @@ import { request, NoDaemonError } from '../control/client.js';
 import type { DaemonStatus, EventFrame, ResultFrame, Command } from '../control/protocol.js';
 import { createLogger } from '../log.js';
 import { runDaemon } from '../daemon/run.js';
+import { takeActivationFds } from '../daemon/activation.js';
 import { ExitCode } from './exit-codes.js';
 import { renderReloadEvent, renderStatus } from './render.js';
 import { runDoctor } from './doctor.js';
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
       (y) => y.option('config', { ...configOption, demandOption: 'pass the config file: supervisor run -c supervisor.yaml' }),
       async (args) => {
         const file = path.resolve(args.config);
+        const activated = takeActivationFds();
         const config = loadOrExit(file);
         const log = createLogger(1);
         const code = await runDaemon({
@@ -87,6 +89,7 @@ async function main(): Promise<void> {
           config,
           log,
           workerOutput: { stdout: log, stderr: createLogger(2) },
+          activated,
         });
         process.exit(code);
       },

@@ -8,6 +8,7 @@ import { crossChecks } from './cross.js';
 import { ConfigError, keyPath, type ConfigProblem, type PathProblem } from './errors.js';
 import { describe } from './fields.js';
 import { checkFilesystem } from './filesystem.js';
+import { resolveGroup, resolveUser } from './identity.js';
 import { closestKey } from './suggest.js';
 import { configSchema, DEFAULT_INHERIT_ENV, KNOWN_KEYS, topFields, type ConfigValues } from './schema.js';
 import { isWritten, locate, locateContents, locateKey, parseSource, type Source } from './source.js';
@@ -61,6 +62,9 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     if (problem !== undefined) problems.push({ path: ['control'], message: problem });
   }
 
+  const user = identityOf(values, uid);
+  problems.push(...user.problems);
+
   const fs = checkFilesystem(
     { cwd, command: values.command, searchPath: workerPath(raw, values, env), control },
     options.checkFilesystem !== false,
@@ -70,10 +74,34 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   if (problems.length > 0 || duplicates.length > 0 || !result.success) {
     throw new ConfigError(absolute, [...duplicates, ...problems.map((problem) => place(source, problem))]);
   }
-  return toConfig(absolute, result.data, { cwd: cwd!.path, control: control!.path, executable: fs.executable });
+  return toConfig(absolute, result.data, { cwd: cwd!.path, control: control!.path, executable: fs.executable, user: user.value });
 }
 
-function toConfig(file: string, v: ConfigValues, paths: { cwd: string; control: string; executable: string | undefined }): SupervisorConfig {
+// user:/group: resolved to numbers; only root can start workers as someone else.
+function identityOf(values: Partial<ConfigValues>, uid: number): { value: SupervisorConfig['user']; problems: PathProblem[] } {
+  const problems: PathProblem[] = [];
+  if (values.user === undefined && values.group === undefined) return { value: null, problems };
+  let identity: { uid: number; gid: number; name: string } | null = null;
+  if (values.user !== undefined) {
+    const resolved = resolveUser(values.user);
+    if (resolved.ok) identity = resolved.value;
+    else problems.push({ path: ['user'], value: values.user, message: resolved.message });
+  } else {
+    identity = { uid, gid: process.getgid?.() ?? uid, name: String(uid) };
+  }
+  if (values.group !== undefined && identity) {
+    const resolved = resolveGroup(values.group);
+    if (resolved.ok) identity = { ...identity, gid: resolved.value };
+    else problems.push({ path: ['group'], value: values.group, message: resolved.message });
+  }
+  if (identity && uid !== 0 && (identity.uid !== uid || values.group !== undefined)) {
+    const key = values.user !== undefined ? 'user' : 'group';
+    problems.push({ path: [key], value: values[key], message: `only a supervisor running as root can start workers as another user or group (this one runs as uid ${uid}): run it as root, or remove ${key}:` });
+  }
+  return { value: identity, problems };
+}
+
+function toConfig(file: string, v: ConfigValues, paths: { cwd: string; control: string; executable: string | undefined; user: SupervisorConfig['user'] }): SupervisorConfig {
   return {
     file,
     listen: v.listen,
@@ -89,6 +117,7 @@ function toConfig(file: string, v: ConfigValues, paths: { cwd: string; control: 
     drain: { signal: v.drain.signal, timeoutMs: v.drain.timeout },
     restart: { backoffMs: v.restart.backoff, maxMs: v.restart.max, crashLoop: v.restart.crash_loop },
     backlog: v.backlog,
+    user: paths.user,
     control: paths.control,
   };
 }

@@ -153,6 +153,18 @@ const httpPath = field<string>({
   },
 });
 
+// A user or group by name or number, for workers started by a root supervisor.
+const identity = (what: 'user' | 'group') =>
+  field<string | number | undefined>({
+    expect: `a ${what} name or number`,
+    parse(value, report) {
+      if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < 2 ** 32) return value;
+      if (typeof value === 'string' && /^[a-z_][a-z0-9_.-]*\$?$/i.test(value)) return /^\d+$/.test(value) ? Number(value) : value;
+      report(`expected a ${what} name such as www-data, or a number, got ${describe(value)}`);
+      return undefined;
+    },
+  });
+
 const optionalPath = (what: string) =>
   field<string | undefined>({
     expect: what,
@@ -220,6 +232,8 @@ export const topFields = {
   drain: section(drainFields),
   restart: section(restartFields),
   backlog: wholeNumber(1, 65535, 511),
+  user: identity('user'),
+  group: identity('group'),
   control: optionalPath('a socket path, such as ./supervisor.sock'),
 };
 

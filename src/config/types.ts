@@ -34,6 +34,8 @@ export interface SupervisorConfig {
   drain: { signal: NodeJS.Signals; timeoutMs: number };
   restart: { backoffMs: number; maxMs: number; crashLoop: number };
   backlog: number;
+  /** workers run as this uid/gid (the supervisor must be root); null: as the supervisor */
+  user: { uid: number; gid: number; name: string } | null;
   /** absolute path of the control socket */
   control: string;
 }

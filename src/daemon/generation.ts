@@ -235,6 +235,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
         cwd: this.cwd,
         env: this.#environment(slot, sockets.fds.length),
         listenFds: sockets.fds,
+        user: config.user,
       });
     } catch (error) {
       if (!reused) plan.release(sockets);

@@ -7,6 +7,7 @@ import type { ReloadResult } from './reload-queue.js';
 import { ExitCode } from '../cli/exit-codes.js';
 
 export interface DaemonOptions {
+  activated?: number[]; // listeners from systemd socket activation
   configFile: string;
   config: SupervisorConfig;
   log: Logger;
@@ -14,7 +15,7 @@ export interface DaemonOptions {
 }
 
 // Runs the supervisor in the foreground until it is stopped; resolves with the exit code.
-export async function runDaemon({ configFile, config, log, workerOutput }: DaemonOptions): Promise<number> {
+export async function runDaemon({ configFile, config, log, workerOutput, activated = [] }: DaemonOptions): Promise<number> {
   let supervisor: Supervisor | null = null;
   const control = new ControlServer(config.control, log, (request, send) => handle(request, send));
   let exitCode: number = ExitCode.ok;
@@ -75,7 +76,7 @@ export async function runDaemon({ configFile, config, log, workerOutput }: Daemo
     return ExitCode.system;
   }
   try {
-    supervisor = new Supervisor(configFile, config, log, workerOutput);
+    supervisor = new Supervisor(configFile, config, log, workerOutput, activated);
     supervisor.once('stopped', () => finished());
     supervisor.start();
     log.info({ supervisorPid: process.pid, control: config.control, listen: config.listen.map((a) => a.text), socket: config.socket, workers: config.workers }, 'supervisor running');

@@ -20,12 +20,21 @@ const POLL_MS = 10;
 export class SocketPlan {
   readonly #config: SupervisorConfig;
   readonly #steering: boolean;
+  readonly #activated: number[];
   #shared: number[] | null = null;
   #groups: ReuseportGroup[] = [];
 
-  constructor(config: SupervisorConfig, steering: boolean) {
+  // `activated`: listeners passed by systemd socket activation, in listen order. They are shared
+  // by every worker whatever the socket mode: connections may already wait in their queues, and
+  // only workers accepting from them can serve those.
+  constructor(config: SupervisorConfig, steering: boolean, activated: number[] = []) {
     this.#config = config;
-    this.#steering = steering && config.socket === 'reuseport';
+    this.#activated = activated;
+    this.#steering = steering && config.socket === 'reuseport' && activated.length === 0;
+  }
+
+  get mode(): 'reuseport' | 'shared' | 'self' {
+    return this.#activated.length > 0 ? 'shared' : this.#config.socket;
   }
 
   get steering(): boolean {
@@ -35,6 +44,10 @@ export class SocketPlan {
   // Binds what must exist before any worker starts; throws a SyscallError naming the address.
   open(): void {
     const { socket, listen, backlog } = this.#config;
+    if (this.#activated.length > 0) {
+      this.#shared = this.#activated;
+      return;
+    }
     if (socket === 'shared') {
       this.#shared = openAll(listen, backlog, false);
       return;
@@ -46,7 +59,8 @@ export class SocketPlan {
   }
 
   forWorker(): WorkerSockets {
-    const { socket, listen, backlog } = this.#config;
+    const { listen, backlog } = this.#config;
+    const socket = this.mode;
     if (socket === 'shared') return { fds: this.#shared ?? [], members: [], owned: false };
     if (socket === 'self') return { fds: [], members: [], owned: false };
     const fds = openAll(listen, backlog, true);

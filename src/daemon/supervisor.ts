@@ -8,6 +8,7 @@ import { NotifyHub } from './notify-hub.js';
 import { ReloadQueue, type ReloadResult, type ReloadRun } from './reload-queue.js';
 import { queueDepth, SocketPlan } from './sockets.js';
 import { resolveLossless, type LosslessReport } from './lossless.js';
+import { ActivationMismatch, matchActivationFds } from './activation.js';
 import { supervisorTransitions, transition, type SupervisorEvent, type SupervisorState } from './transitions.js';
 import type { DaemonStatus, ReloadSummary } from '../control/protocol.js';
 
@@ -39,14 +40,21 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #stopping = new AbortController();
   #stopped: Promise<void> | null = null;
 
-  constructor(configFile: string, config: SupervisorConfig, log: Logger, workerOutput: GenerationDeps['workerOutput']) {
+  constructor(configFile: string, config: SupervisorConfig, log: Logger, workerOutput: GenerationDeps['workerOutput'], activated: number[] = []) {
     super();
     this.configFile = configFile;
     this.#config = config;
     this.#log = log;
     // Throws LosslessUnavailable when the config demands a mechanism this kernel cannot give.
-    this.#lossless = resolveLossless(config.lossless, config.socket);
-    this.#sockets = new SocketPlan(config, this.#lossless.mechanisms.includes('steer'));
+    if (activated.length > 0 && config.socket === 'self') {
+      throw new ActivationMismatch('socket activation passed listening sockets, but socket: self has workers bind their own: set socket: shared (or reuseport) to use them');
+    }
+    const ordered = activated.length > 0 ? matchActivationFds(activated, config.listen) : [];
+    this.#lossless = resolveLossless(config.lossless, ordered.length > 0 ? 'shared' : config.socket);
+    this.#sockets = new SocketPlan(config, this.#lossless.mechanisms.includes('steer'), ordered);
+    if (ordered.length > 0 && config.socket === 'reuseport') {
+      log.info({ listen: config.listen.map((address) => address.text) }, 'socket activation: the passed listeners are shared by every worker (shared mode)');
+    }
     this.#notifySocket = NotifySocket.bind(`@reuseport-supervisor/${process.pid}/${Date.now().toString(36)}`);
     this.#notifySocket.onMessage((message) => {
       const owner = this.#hub.deliver(message);
@@ -110,10 +118,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       pid: process.pid,
       state: this.#state,
       config: this.configFile,
-      socket: this.#config.socket,
+      socket: this.#sockets.mode,
       listen: this.#config.listen.map((address) => address.text),
       lossless: { configured: this.#lossless.configured, mechanisms: this.#lossless.mechanisms, migrateReq: this.#lossless.migrateReq, guarantee: this.#lossless.guarantee },
-      sharedAcceptQueue: this.#config.socket === 'shared' ? queueDepth(this.#sockets.sharedFds()) : null,
+      sharedAcceptQueue: this.#sockets.mode === 'shared' ? queueDepth(this.#sockets.sharedFds()) : null,
       generations: generations.map((gen) => gen.status()),
       lastReload: this.#lastReload ? summarize(this.#lastReload) : null,
     };

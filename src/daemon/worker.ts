@@ -12,6 +12,7 @@ export interface WorkerSpec {
   cwd: string;
   env: Record<string, string>;
   listenFds: number[]; // become fds 3.. in the worker
+  user: { uid: number; gid: number } | null; // run as (the supervisor is root); null: as the supervisor
 }
 
 export interface WorkerExit {
@@ -47,6 +48,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       env: spec.env,
       stdio: ['ignore', 'pipe', 'pipe', ...spec.listenFds],
       detached: true, // its own process group, so a drain or kill reaches its helpers too
+      ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
     });
     this.#child.once('error', (error) => {
       // spawn() itself failed (the shim is missing or the cwd vanished): report it as an exit.
