@@ -169,6 +169,7 @@ function report(options: BenchOptions, outcomes: StrategyOutcome[], facts: Retur
     `${options.loadProcesses} load processes; ${options.reloads} reloads, ${options.gapMs} ms apart; steady window ${options.durationMs / 1000} s`;
   const machineLine = `${facts.kernel}, ${facts.cores} cores (${facts.cpu}), Node ${facts.node}, load average at start ${facts.loadAverageAtStart.join(' ')}`;
 
+  const notes = outcomes.flatMap((o) => (o.result && o.result.notes.length > 0 ? [`${o.label}: ${o.result.notes.join('; ')}`] : []));
   const text = [
     '',
     `Failed requests and latency (ms) during ${options.reloads} reloads; steady = before the first reload, reload = started between trigger and old gone`,
@@ -180,6 +181,7 @@ function report(options: BenchOptions, outcomes: StrategyOutcome[], facts: Retur
     ratioLine,
     `setup: ${setup}`,
     `machine: ${machineLine}`,
+    ...notes.map((note) => `note: ${note}`),
   ].join('\n');
   process.stdout.write(`${text}\n`);
 
@@ -192,6 +194,7 @@ function report(options: BenchOptions, outcomes: StrategyOutcome[], facts: Retur
     '',
     ratioLine,
     '',
+    ...notes.map((note) => `- ${note}`),
   ].join('\n');
 
   const out = path.resolve(options.out);
@@ -205,12 +208,28 @@ function report(options: BenchOptions, outcomes: StrategyOutcome[], facts: Retur
     `${JSON.stringify({ schema: 1, startedAt, machine: facts, options, losslessKey, namespaces: nsProblem ?? 'yes', throughputRatio: ratio, strategies: outcomes, table: text }, null, 1)}\n`,
   );
   const written = [out, `${base}.svg`, `${base}.md`];
-  if (options.docsChart) {
-    const docs = path.join(root, 'docs/benchmark-latest.svg');
-    copyFileSync(`${base}.svg`, docs);
-    written.push(docs);
-  }
+  if (options.docs) written.push(...updateDocs(`${base}.svg`, markdown));
   process.stderr.write(`bench: wrote ${written.map((file) => path.relative(process.cwd(), file) || file).join(', ')}\n`);
+}
+
+const DOCS_START = '<!-- bench:latest:start (written by npm run bench) -->';
+const DOCS_END = '<!-- bench:latest:end -->';
+
+// The docs show the latest run: the chart file, and the tables between two markers.
+function updateDocs(svgPath: string, markdown: string): string[] {
+  const chart = path.join(root, 'docs/benchmark-latest.svg');
+  copyFileSync(svgPath, chart);
+  const page = path.join(root, 'docs/benchmarks.md');
+  if (!existsSync(page)) return [chart];
+  const text = readFileSync(page, 'utf8');
+  const start = text.indexOf(DOCS_START);
+  const end = text.indexOf(DOCS_END);
+  if (start < 0 || end < start) {
+    process.stderr.write(`bench: ${page} has no ${DOCS_START} ... ${DOCS_END} block: tables not copied there\n`);
+    return [chart];
+  }
+  writeFileSync(page, `${text.slice(0, start + DOCS_START.length)}\n${markdown}\n${text.slice(end)}`);
+  return [chart, page];
 }
 
 try {

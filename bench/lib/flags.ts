@@ -14,7 +14,7 @@ export interface BenchOptions {
   drainMs: number;
   timeoutMs: number;
   selfMigrateReq: 0 | 1;
-  docsChart: boolean;
+  docs: boolean;
 }
 
 export const HELP = `npm run bench -- [flags]      reload under load, every strategy side by side
@@ -28,11 +28,12 @@ export const HELP = `npm run bench -- [flags]      reload under load, every stra
   --out FILE             JSON result (default bench/results/latest.json; the SVG chart and a
                          markdown table are written beside it)
   --load-processes N     load generator processes (default 2)
-  --gap MS               pause after each reload before the next one (default 300)
+  --gap MS               pause after each reload before the next one (default 200)
   --drain-timeout MS     deadline of the naive and cluster baselines' old processes (default 1000)
   --timeout MS           per-request timeout, counted as a failure (default 10000)
   --self-sysctl 0|1      net.ipv4.tcp_migrate_req for the self strategy (default 0)
-  --no-docs-chart        do not copy the chart to docs/benchmark-latest.svg
+  --no-docs              leave docs/ alone (by default the chart is copied to
+                         docs/benchmark-latest.svg and the tables into docs/benchmarks.md)
 `;
 
 function number(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
@@ -59,7 +60,7 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
       'drain-timeout': { type: 'string' },
       timeout: { type: 'string' },
       'self-sysctl': { type: 'string' },
-      'no-docs-chart': { type: 'boolean' },
+      'no-docs': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -77,10 +78,10 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
     strategies: [...new Set(strategies.map((id) => strategy(id).id))],
     out: values.out ?? defaultOut,
     loadProcesses: Math.round(number('load-processes', values['load-processes'], 2, 1, 32)),
-    gapMs: Math.round(number('gap', values.gap, 300, 0, 60_000)),
+    gapMs: Math.round(number('gap', values.gap, 200, 0, 60_000)),
     drainMs: Math.round(number('drain-timeout', values['drain-timeout'], 1000, 0, 60_000)),
     timeoutMs: Math.round(number('timeout', values.timeout, 10_000, 100, 120_000)),
     selfMigrateReq: selfSysctl as 0 | 1,
-    docsChart: !values['no-docs-chart'],
+    docs: !values['no-docs'],
   };
 }

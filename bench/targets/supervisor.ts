@@ -17,6 +17,8 @@ export class SupervisorTarget implements Target {
   readonly #daemon: Daemon;
   readonly #options: SupervisorOptions;
   #version = 1;
+  #logsSeen = 0;
+  readonly #warnings = new Map<string, number>();
   #stopped: Promise<void> | undefined;
 
   private constructor(daemon: Daemon, options: SupervisorOptions) {
@@ -33,6 +35,7 @@ export class SupervisorTarget implements Target {
       if (typeof line.msg === 'string' && /lossless|migrate|steer/i.test(line.msg)) target.notes.push(`daemon: ${line.msg}${line.mechanisms ? ` ${JSON.stringify(line.mechanisms)}` : ''}`);
     }
     if (!started) target.notes.push('daemon did not log "all workers ready"');
+    target.#logsSeen = daemon.logs.length; // later warnings are counted per reload
     return target;
   }
 
@@ -55,7 +58,22 @@ export class SupervisorTarget implements Target {
     } catch (error) {
       timing.message = (error as Error).message;
     }
+    this.#collectWarnings();
     return timing;
+  }
+
+  // The daemon's own warnings (queues not empty at close, workers killed...) explain failures.
+  #collectWarnings(): void {
+    const logs = this.#daemon.logs;
+    for (; this.#logsSeen < logs.length; this.#logsSeen++) {
+      const line = logs[this.#logsSeen]!;
+      if (typeof line.level === 'number' && line.level >= 40 && typeof line.msg === 'string') {
+        this.#warnings.set(line.msg, (this.#warnings.get(line.msg) ?? 0) + 1);
+      }
+    }
+    const kept = this.notes.filter((note) => !note.startsWith('daemon warning'));
+    this.notes.length = 0;
+    this.notes.push(...kept, ...[...this.#warnings].map(([msg, n]) => `daemon warning (${n}x): ${msg}`));
   }
 
   stop(): Promise<void> {

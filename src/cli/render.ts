@@ -41,12 +41,16 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
       ]);
     }
   }
-  lines.push('', table(rows));
+  lines.push('', table(rows), '');
+  for (const gen of status.generations) {
+    lines.push(`generation ${gen.generation} (${gen.state}) runs ${gen.release.path}${gen.release.revision ? ` revision ${gen.release.revision}` : ''}`);
+  }
   const last = status.lastReload;
   lines.push('');
   if (last) {
     const reason = last.reason ? `: ${last.reason}` : '';
-    lines.push(`last reload: ${last.outcome}${last.generation !== null ? ` (generation ${last.generation})` : ''} in ${formatSeconds(last.durationMs)}, ${ago(last.startedAt, now)}, trigger ${last.trigger}${reason}`);
+    const release = last.release ? ` of ${last.release.path}${last.release.revision ? ` (revision ${last.release.revision})` : ''}` : '';
+    lines.push(`last reload${release}: ${last.outcome}${last.generation !== null ? ` (generation ${last.generation})` : ''} in ${formatSeconds(last.durationMs)}, ${ago(last.startedAt, now)}, trigger ${last.trigger}${reason}`);
   } else {
     lines.push('last reload: none since start');
   }

@@ -6,7 +6,14 @@ import type { PathProblem } from './errors.js';
 import { readyFields, restartFields, topFields } from './schema.js';
 
 export function crossChecks(raw: Record<string, unknown>): PathProblem[] {
-  return [...restartChecks(mapping(raw.restart)), ...readyChecks(mapping(raw.ready)), ...losslessChecks(raw)];
+  return [...restartChecks(mapping(raw.restart)), ...readyChecks(mapping(raw.ready)), ...losslessChecks(raw), ...watchChecks(raw)];
+}
+
+// A watch: section says what to watch; without a path it would watch nothing.
+function watchChecks(raw: Record<string, unknown>): PathProblem[] {
+  const watch = raw.watch;
+  if (typeof watch !== 'object' || watch === null || Array.isArray(watch) || 'path' in watch) return [];
+  return [{ path: ['watch'], value: watch, message: 'has no path: write watch: { path: ./current } (a current symlink, a marker file such as REVISION, or a directory), or remove watch:' }];
 }
 
 // Steering works on the reuseport group the supervisor owns; other socket modes have none.

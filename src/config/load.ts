@@ -116,6 +116,7 @@ function toConfig(file: string, v: ConfigValues, paths: { cwd: string; control: 
     ready: { kind: v.ready.kind, timeoutMs: v.ready.timeout, path: v.ready.path, intervalMs: v.ready.interval, delayMs: v.ready.delay },
     drain: { signal: v.drain.signal, timeoutMs: v.drain.timeout },
     restart: { backoffMs: v.restart.backoff, maxMs: v.restart.max, crashLoop: v.restart.crash_loop },
+    watch: v.watch.path === undefined ? null : { path: resolve(dirname(file), v.watch.path), debounceMs: v.watch.debounce, ignore: v.watch.ignore },
     backlog: v.backlog,
     user: paths.user,
     control: paths.control,

@@ -219,6 +219,28 @@ export const restartFields = {
   crash_loop: wholeNumber(1, 1000, 5),
 };
 
+const patterns = field<string[]>({
+  expect: 'a list of patterns such as ["*.tmp", "**/.git/**"]',
+  default: [],
+  show: (list) => `[${list.join(', ')}]`,
+  parse(value, report) {
+    if (!Array.isArray(value)) {
+      report(`expected a list of patterns such as ["*.tmp", "**/.git/**"], got ${describe(value)}`);
+      return undefined;
+    }
+    value.forEach((item: unknown, index) => {
+      if (typeof item !== 'string' || item === '') report(`expected a pattern such as "*.tmp", got ${describe(item)}`, [index]);
+    });
+    return value as string[];
+  },
+});
+
+export const watchFields = {
+  path: optionalPath('a path to watch: a current symlink, a marker file such as REVISION, or a directory'),
+  debounce: duration(0, 10 * 60 * SECOND, SECOND),
+  ignore: patterns,
+};
+
 export const topFields = {
   listen,
   socket: oneOf(SOCKET_MODES, 'reuseport'),
@@ -231,6 +253,7 @@ export const topFields = {
   ready: section(readyFields),
   drain: section(drainFields),
   restart: section(restartFields),
+  watch: section(watchFields),
   backlog: wholeNumber(1, 65535, 511),
   user: identity('user'),
   group: identity('group'),
@@ -246,4 +269,5 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   ready: Object.keys(readyFields),
   drain: Object.keys(drainFields),
   restart: Object.keys(restartFields),
+  watch: Object.keys(watchFields),
 };

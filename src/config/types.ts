@@ -33,6 +33,8 @@ export interface SupervisorConfig {
   ready: { kind: ReadyKind; timeoutMs: number; path: string; intervalMs: number; delayMs: number };
   drain: { signal: NodeJS.Signals; timeoutMs: number };
   restart: { backoffMs: number; maxMs: number; crashLoop: number };
+  /** a release to watch: a change triggers a reload; null when not configured */
+  watch: { path: string; debounceMs: number; ignore: string[] } | null;
   backlog: number;
   /** workers run as this uid/gid (the supervisor must be root); null: as the supervisor */
   user: { uid: number; gid: number; name: string } | null;

@@ -92,6 +92,7 @@ export interface GenerationStatus {
   generation: number;
   state: string;
   cwd: string;
+  release: { path: string; revision: string | null };
   command: string[];
   startedAt: string;
   workers: WorkerStatus[];
@@ -99,6 +100,7 @@ export interface GenerationStatus {
 
 export interface ReloadSummary {
   trigger: string;
+  release: { path: string; revision: string | null } | null;
   outcome: 'promoted' | 'rolled-back' | 'refused';
   generation: number | null;
   reason: string | null;

@@ -4,6 +4,7 @@ import type { SupervisorConfig } from '../config/index.js';
 import { Worker } from './worker.js';
 import { NotReadyError, waitUntilReady, type ProbeTarget } from './readiness.js';
 import { groupListensOn } from './listen-owner.js';
+import type { Release } from './release.js';
 import { restartDelay, STABLE_AFTER_MS } from './backoff.js';
 import type { NotifyHub } from './notify-hub.js';
 import { queueDepth, type SocketPlan, type WorkerSockets } from './sockets.js';
@@ -69,14 +70,18 @@ export class Generation extends EventEmitter<GenerationEvents> {
   readonly #abort = new AbortController();
   #state: GenerationState;
 
-  constructor(id: number, config: SupervisorConfig, cwd: string, deps: GenerationDeps, initial: GenerationState) {
+  readonly release: Release;
+
+  constructor(id: number, config: SupervisorConfig, release: Release, deps: GenerationDeps, initial: GenerationState) {
     super();
     this.id = id;
     this.config = config;
-    this.cwd = cwd;
+    this.release = release;
+    this.cwd = release.path;
     this.#deps = deps;
     this.#state = initial;
     this.#log = deps.log.child({ gen: id });
+    this.#log.info({ release: release.path, revision: release.revision, workers: config.workers }, 'generation created');
     this.#slots = Array.from({ length: config.workers }, (_, index) => ({
       index: index + 1,
       worker: null,
@@ -194,6 +199,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
       generation: this.id,
       state: this.#state,
       cwd: this.cwd,
+      release: this.release,
       command: this.config.command,
       startedAt: new Date(this.startedAt).toISOString(),
       workers: this.#slots.map((slot): WorkerStatus => {

@@ -11,6 +11,7 @@ export interface ReloadResult {
   reason: string | null;
   lastLines: string[];
   trigger: string;
+  release: { path: string; revision: string | null } | null; // what the new generation ran (or would have)
   startedAt: number;
   durationMs: number;
 }

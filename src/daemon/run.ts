@@ -5,6 +5,8 @@ import { ControlServer } from '../control/server.js';
 import type { Frame, Request } from '../control/protocol.js';
 import type { ReloadResult } from './reload-queue.js';
 import { ExitCode } from '../cli/exit-codes.js';
+import { ReleaseWatcher } from './watch.js';
+import { SystemdNotifier } from './systemd.js';
 
 export interface DaemonOptions {
   activated?: number[]; // listeners from systemd socket activation
@@ -17,6 +19,7 @@ export interface DaemonOptions {
 // Runs the supervisor in the foreground until it is stopped; resolves with the exit code.
 export async function runDaemon({ configFile, config, log, workerOutput, activated = [] }: DaemonOptions): Promise<number> {
   let supervisor: Supervisor | null = null;
+  const systemd = new SystemdNotifier({ log }); // sd_notify; a no-op unless NOTIFY_SOCKET is set
   const control = new ControlServer(config.control, log, (request, send) => handle(request, send));
   let exitCode: number = ExitCode.ok;
   let finished!: () => void;
@@ -53,7 +56,24 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
   const stop = async (why: string) => {
     if (supervisor === null) return;
     log.info({ trigger: why }, 'stop requested');
+    await watcher?.close();
+    watcher = null;
     await supervisor.stop();
+  };
+
+  // A release watcher per watch: setting; a reload that changes the setting replaces it.
+  let watcher: ReleaseWatcher | null = null;
+  const startWatching = (settings: SupervisorConfig['watch']) => {
+    if (JSON.stringify(watcher?.settings ?? null) === JSON.stringify(settings)) return;
+    void watcher?.close();
+    watcher = null;
+    if (settings === null || supervisor === null || supervisor.state === 'stopping') return;
+    const current = supervisor;
+    watcher = new ReleaseWatcher(settings, (target) => {
+      const run = current.reload(`watch ${settings.path} -> ${target}`);
+      void run.result; // logged by the supervisor
+    });
+    log.info({ watch: settings.path, debounceMs: settings.debounceMs }, 'watching for new releases');
   };
 
   const onHangup = () => {
@@ -72,23 +92,29 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
     await control.listen();
   } catch (error) {
     log.fatal({ err: error, control: config.control }, `cannot open the control socket: ${(error as Error).message}`);
+    systemd.failed(`control socket ${config.control}: ${(error as Error).message}`);
     detach();
     return ExitCode.system;
   }
   try {
     supervisor = new Supervisor(configFile, config, log, workerOutput, activated);
+    systemd.attach(supervisor);
     supervisor.once('stopped', () => finished());
     supervisor.start();
+    startWatching(supervisor.config.watch);
+    supervisor.on('reloaded', () => startWatching(supervisor!.config.watch));
     log.info({ supervisorPid: process.pid, control: config.control, listen: config.listen.map((a) => a.text), socket: config.socket, workers: config.workers }, 'supervisor running');
   } catch (error) {
     log.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
     exitCode = ExitCode.system;
+    systemd.failed((error as Error).message);
     if (supervisor) await supervisor.stop();
     finished();
   }
 
   await done;
   await control.close();
+  systemd.close();
   detach();
   log.info({ exitCode }, 'supervisor exited');
   return exitCode;

@@ -1,4 +1,3 @@
-import { realpathSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { loadConfig, type SupervisorConfig } from '../config/index.js';
@@ -9,12 +8,14 @@ import { ReloadQueue, type ReloadResult, type ReloadRun } from './reload-queue.j
 import { queueDepth, SocketPlan } from './sockets.js';
 import { resolveLossless, type LosslessReport } from './lossless.js';
 import { ActivationMismatch, matchActivationFds } from './activation.js';
+import { describeRelease, type Release } from './release.js';
 import { supervisorTransitions, transition, type SupervisorEvent, type SupervisorState } from './transitions.js';
 import type { DaemonStatus, ReloadSummary } from '../control/protocol.js';
 
 export interface SupervisorEvents {
   'state-change': [{ from: SupervisorState; to: SupervisorState }];
   'first-ready': [];
+  'reload-start': [{ trigger: string }]; // a reload begins (before the config is read again)
   reloaded: [ReloadResult];
   stopped: [];
 }
@@ -130,15 +131,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   async #runReload(run: ReloadRun): Promise<ReloadResult> {
     const startedAt = Date.now();
     const trigger = run.triggers.join(', ');
+    let release: Release | null = null;
     const finish = (outcome: ReloadResult['outcome'], generation: number | null, reason: string | null, lastLines: string[] = []) => {
-      const result: ReloadResult = { outcome, generation, reason, lastLines, trigger, startedAt, durationMs: Date.now() - startedAt };
+      const result: ReloadResult = { outcome, generation, reason, lastLines, trigger, release, startedAt, durationMs: Date.now() - startedAt };
       this.#lastReload = result;
       const level = outcome === 'promoted' ? 'info' : 'error';
-      this.#log[level]({ outcome, gen: generation, reason, trigger, durationMs: result.durationMs, lastLines }, `reload ${outcome}`);
+      this.#log[level]({ outcome, gen: generation, reason, trigger, release: release?.path, revision: release?.revision, durationMs: result.durationMs, lastLines }, `reload ${outcome}`);
       this.emit('reloaded', result);
       return result;
     };
     if (this.#state !== 'running') return finish('refused', null, `the supervisor is ${this.#state}`);
+    this.emit('reload-start', { trigger });
     let config: SupervisorConfig;
     try {
       config = loadConfig(this.configFile);
@@ -147,18 +150,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     const incompatible = restartOnlyChange(this.#config, config);
     if (incompatible) return finish('refused', null, incompatible);
-    let cwd: string;
     try {
-      cwd = realpathSync(config.cwd);
+      release = describeRelease(config.cwd);
     } catch (error) {
       return finish('refused', null, `cwd ${config.cwd} cannot be resolved (${(error as NodeJS.ErrnoException).code}): create it or fix cwd:`);
     }
 
     this.#apply('reload');
     try {
-      const candidate = this.#newGeneration(config, 'starting', cwd);
+      const candidate = this.#newGeneration(config, 'starting', release);
       this.#other = candidate;
-      run.progress('starting', { generation: candidate.id, workers: config.workers, cwd });
+      run.progress('starting', { generation: candidate.id, workers: config.workers, cwd: release.path, revision: release.revision });
       candidate.on('worker-ready', ({ slot, pid, ready, total }) => run.progress('worker-ready', { generation: candidate.id, slot, pid, ready, total }));
       try {
         candidate.startAll();
@@ -201,7 +203,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#stopping.abort();
     this.#log.info('stopping: draining all workers');
     await this.#reloads.cancelPending({
-      outcome: 'refused', generation: null, reason: 'the supervisor is stopping', lastLines: [], startedAt: Date.now(), durationMs: 0,
+      outcome: 'refused', generation: null, reason: 'the supervisor is stopping', lastLines: [], release: null, startedAt: Date.now(), durationMs: 0,
     });
     const generations = [this.#serving, this.#other].filter((gen): gen is Generation => gen !== null);
     await Promise.all(
@@ -219,13 +221,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.emit('stopped');
   }
 
-  #newGeneration(config: SupervisorConfig, initial: 'serving' | 'starting', cwd = realpathSync(config.cwd)): Generation {
-    return new Generation(this.#nextId++, config, cwd, this.#deps, initial);
+  #newGeneration(config: SupervisorConfig, initial: 'serving' | 'starting', release = describeRelease(config.cwd)): Generation {
+    return new Generation(this.#nextId++, config, release, this.#deps, initial);
   }
 
   #refusedRun(trigger: string, reason: string): ReloadRun {
     const queue = new ReloadQueue(async () => ({
-      outcome: 'refused', generation: null, reason, lastLines: [], trigger, startedAt: Date.now(), durationMs: 0,
+      outcome: 'refused', generation: null, reason, lastLines: [], trigger, release: null, startedAt: Date.now(), durationMs: 0,
     }));
     return queue.request(trigger);
   }
@@ -257,6 +259,7 @@ function restartOnlyChange(current: SupervisorConfig, next: SupervisorConfig): s
 function summarize(result: ReloadResult): ReloadSummary {
   return {
     trigger: result.trigger,
+    release: result.release,
     outcome: result.outcome,
     generation: result.generation,
     reason: result.reason,

@@ -79,6 +79,8 @@ export interface DaemonOptions {
   port?: number;
   waitReady?: boolean;
   env?: NodeJS.ProcessEnv;
+  // Runs in the daemon's directory before the config is written and the daemon starts.
+  prepare?: (dir: string) => void;
 }
 
 // A real supervisor daemon in a temporary directory, with everything it started reaped on stop().
@@ -104,6 +106,7 @@ export class Daemon {
 
   static async start(options: DaemonOptions): Promise<Daemon> {
     const daemon = new Daemon(options.port ?? (await freePort()));
+    options.prepare?.(daemon.dir);
     daemon.writeConfig(options.config);
     daemon.#spawn(options.env);
     if (options.waitReady !== false) {

@@ -9,7 +9,7 @@ function controllable() {
       new Promise<ReloadResult>((resolve) => {
         started.push({
           run,
-          finish: () => resolve({ outcome: 'promoted', generation: started.length, reason: null, lastLines: [], trigger: run.triggers.join(', '), startedAt: 0, durationMs: 0 }),
+          finish: () => resolve({ outcome: 'promoted', generation: started.length, reason: null, lastLines: [], release: null, trigger: run.triggers.join(', '), startedAt: 0, durationMs: 0 }),
         });
       }),
   );
@@ -38,7 +38,7 @@ test('cancelPending refuses the queued follow-up and waits for the running one',
   const { queue, started } = controllable();
   const running = queue.request('a');
   const pending = queue.request('b');
-  const cancelled = queue.cancelPending({ outcome: 'refused', generation: null, reason: 'stopping', lastLines: [], startedAt: 0, durationMs: 0 });
+  const cancelled = queue.cancelPending({ outcome: 'refused', generation: null, reason: 'stopping', lastLines: [], release: null, startedAt: 0, durationMs: 0 });
   assert.equal((await pending.result).outcome, 'refused');
   started[0]!.finish();
   await cancelled;
