@@ -40,23 +40,23 @@ function namespaceProblem(): string | null {
   return null;
 }
 
+// Runs the scenario in a fresh network namespace with the given tcp_migrate_req, so the host's
+// sysctls are never touched.
+async function inNamespace(migrateReq: 0 | 1, lossless: string): Promise<ScenarioReport> {
+  const script = `ip link set lo up && sysctl -qw net.ipv4.tcp_migrate_req=${migrateReq} && exec "$0" "$@"`;
+  const run = await execa('unshare', ['-n', 'sh', '-c', script, process.execPath, scenario, 'reuseport', String(RELOADS), '2', lossless], {
+    reject: false,
+    timeout: 180_000,
+  });
+  assert.equal(run.exitCode, 0, run.stderr);
+  return parse(run.stdout);
+}
+
 const problem = namespaceProblem();
 test('reuseport mode with steering and tcp_migrate_req=0 (its own network namespace): reloads under load fail no request', { skip: problem ?? false }, async () => {
-  const script = `ip link set lo up && sysctl -qw net.ipv4.tcp_migrate_req=0 && exec "$0" "$@"`;
-  const run = await execa('unshare', ['-n', 'sh', '-c', script, process.execPath, scenario, 'reuseport', String(RELOADS), '2', 'steer'], {
-    reject: false,
-    timeout: 180_000,
-  });
-  assert.equal(run.exitCode, 0, run.stderr);
-  assertLossless(parse(run.stdout));
+  assertLossless(await inNamespace(0, 'steer'));
 });
 
-test('reuseport mode with tcp_migrate_req=1 (in its own network namespace): reloads under load fail no request', { skip: problem ?? false }, async () => {
-  const script = `ip link set lo up && sysctl -qw net.ipv4.tcp_migrate_req=1 && exec "$0" "$@"`;
-  const run = await execa('unshare', ['-n', 'sh', '-c', script, process.execPath, scenario, 'reuseport', String(RELOADS), '2', 'migrate'], {
-    reject: false,
-    timeout: 180_000,
-  });
-  assert.equal(run.exitCode, 0, run.stderr);
-  assertLossless(parse(run.stdout));
+test('reuseport mode with tcp_migrate_req=1 (its own network namespace): reloads under load fail no request', { skip: problem ?? false }, async () => {
+  assertLossless(await inNamespace(1, 'migrate'));
 });
