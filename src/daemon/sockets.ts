@@ -27,8 +27,11 @@ export class SocketPlan {
   // `activated`: listeners passed by systemd socket activation, in listen order. They are shared
   // by every worker whatever the socket mode: connections may already wait in their queues, and
   // only workers accepting from them can serve those.
-  constructor(config: SupervisorConfig, steering: boolean, activated: number[] = []) {
+  readonly #onSteeringError: (error: Error) => void;
+
+  constructor(config: SupervisorConfig, steering: boolean, activated: number[] = [], onSteeringError: (error: Error) => void = () => {}) {
     this.#config = config;
+    this.#onSteeringError = onSteeringError;
     this.#activated = activated;
     this.#steering = steering && config.socket === 'reuseport' && activated.length === 0;
   }
@@ -55,7 +58,7 @@ export class SocketPlan {
     // Prove the port can join a reuseport group now, so a port held by another program fails
     // start-up with a clear error instead of every worker crash looping.
     for (const fd of openAll(listen, backlog, true)) closeFd(fd);
-    if (socket === 'reuseport') this.#groups = listen.map((address) => new ReuseportGroup(address, this.#steering));
+    if (socket === 'reuseport') this.#groups = listen.map((address) => new ReuseportGroup(address, this.#steering, this.#onSteeringError));
   }
 
   forWorker(): WorkerSockets {

@@ -1,4 +1,4 @@
-import { acceptQueue, attachReuseportProgram, closeFd } from '../native/index.js';
+import { attachReuseportProgram, closeFd } from '../native/index.js';
 import type { ListenAddress } from '../config/index.js';
 import { buildSteeringProgram } from './steering-program.js';
 
@@ -15,11 +15,13 @@ export class ReuseportGroup {
   readonly address: ListenAddress;
   readonly #members: Member[] = [];
   readonly #probes = new Map<number, Member>();
-  #steering: boolean;
+  readonly #steering: boolean;
+  readonly #onAttachError: (error: Error) => void;
 
-  constructor(address: ListenAddress, steering: boolean) {
+  constructor(address: ListenAddress, steering: boolean, onAttachError: (error: Error) => void = () => {}) {
     this.address = address;
     this.#steering = steering;
+    this.#onAttachError = onAttachError;
   }
 
   get steering(): boolean {
@@ -45,10 +47,6 @@ export class ReuseportGroup {
 
   removeProbe(sourcePort: number): void {
     if (this.#probes.delete(sourcePort)) this.commit();
-  }
-
-  queued(member: Member): number {
-    return member.closed ? 0 : acceptQueue(member.fd).queued;
   }
 
   // Takes the socket out of the group. First the program avoids both the leaving slot and the
@@ -79,6 +77,11 @@ export class ReuseportGroup {
       const slot = this.#members.indexOf(member);
       return slot === -1 || avoid.has(slot) ? [] : [{ sourcePort, slot }];
     });
-    attachReuseportProgram(via.fd, buildSteeringProgram({ family: this.address.family, targets, probes }));
+    try {
+      attachReuseportProgram(via.fd, buildSteeringProgram({ family: this.address.family, targets, probes }));
+    } catch (error) {
+      // The previous program stays attached; a caller on a worker's exit path must not throw.
+      this.#onAttachError(error as Error);
+    }
   }
 }
