@@ -1,19 +1,16 @@
 // One strategy, start to finish, in the current network namespace: start the target and the load
-// processes, measure steady throughput (a new connection per request), then reload it again and
-// again under both load modes at once, and write the analysed result as JSON.
+// processes, measure a steady window, then reload it again and again under both load modes at
+// once, and write the analysed result as JSON.
 //
 //   node dist/bench/run-strategy.js SPEC.json      (the orchestrator runs it inside `unshare -n`)
 //
 // Everything it starts is ended by pid before it exits, on success, error, SIGINT or SIGTERM.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { LoadPool } from './load/pool.js';
-import { busyBetween, sampleCpu } from './lib/cpu.js';
-import { analyseReloadPhase, reloadResults, reloadSummary, throughput } from './lib/analyse.js';
+import { analyseReloadPhase, reloadResults, reloadSummary } from './lib/analyse.js';
 import type { RunSpec, StrategyResult } from './lib/spec.js';
 import { strategy as findStrategy } from './lib/strategies.js';
-import { ClusterTarget } from './targets/cluster.js';
-import { NaiveTarget } from './targets/naive.js';
-import { SupervisorTarget } from './targets/supervisor.js';
+import { startTarget } from './targets/start.js';
 import { now, type ReloadTiming, type Target } from './targets/target.js';
 
 const spec = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as RunSpec;
@@ -39,48 +36,17 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function startTarget(): Promise<Target> {
-  switch (strategy.kind) {
-    case 'supervisor': {
-      const options = { ...strategy.supervisor!, workers: spec.workers };
-      if (!spec.losslessKey) delete options.lossless;
-      return SupervisorTarget.start(options);
-    }
-    case 'naive':
-      return NaiveTarget.start({ workers: spec.workers, drainMs: spec.drainMs });
-    case 'cluster':
-      return ClusterTarget.start({ workers: spec.workers, drainMs: spec.drainMs });
-  }
-}
-
 async function main(): Promise<StrategyResult> {
   const began = now();
   // Started side by side; allSettled so that if one fails the other is known to cleanup().
   const started = await Promise.allSettled([
-    startTarget().then((t) => (target = t)),
+    startTarget(strategy, spec).then((t) => (target = t)),
     LoadPool.start(spec.loadProcesses).then((p) => (pool = p)),
   ]);
   for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
   if (!target || !pool) throw new Error('unreachable: target and load pool started');
   const load = { host: target.host, port: target.port, timeoutMs: spec.timeoutMs };
   const stopTimeout = spec.timeoutMs + 5000;
-
-  log(`throughput: ${spec.concurrency} new-connection users for ${spec.steadyMs} ms`);
-  const tpStart = now();
-  pool.run({ ...load, newConnection: spec.concurrency, keepAlive: 0 });
-  await sleep(spec.warmupMs);
-  const cpuFrom = sampleCpu();
-  await sleep(spec.steadyMs);
-  const cpuTo = sampleCpu();
-  const tpEnd = now();
-  const tpLoad = await pool.stop(stopTimeout);
-  const tp = {
-    ...throughput(tpLoad.records, { from: tpStart + spec.warmupMs, to: tpStart + spec.warmupMs + spec.steadyMs }),
-    // Is the client the bottleneck? The cores it used, and how busy the whole machine was.
-    clientCores: Math.round((tpLoad.cpuMs / (tpEnd - tpStart)) * 100) / 100,
-    machineBusy: busyBetween(cpuFrom, cpuTo),
-  };
-  log(`throughput: ${tp.rps} req/s (load client ${tp.clientCores} cores, machine ${tp.machineBusy === null ? '?' : `${Math.round(tp.machineBusy * 100)}%`} busy)`);
 
   log(`reloads: ${spec.reloads} under ${spec.concurrency} new-connection + ${spec.concurrency} keep-alive users`);
   const phaseStart = now();
@@ -108,11 +74,11 @@ async function main(): Promise<StrategyResult> {
     where: spec.where,
     migrateReq: spec.migrateReq,
     notes: target.notes,
-    throughput: tp,
     modes: analysed.modes,
     reloads,
     reloadSummary: reloadSummary(reloads),
     failureEvents: analysed.failureEvents,
+    failureSummary: analysed.failureSummary,
     series: analysed.series,
     elapsedMs: Math.round(now() - began),
   };

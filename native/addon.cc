@@ -21,8 +21,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <map>
@@ -250,6 +252,44 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
 Napi::Value GetPgid(const Napi::CallbackInfo& info) {
   int pid = ArgInt(info, "getpgid", 0, "a pid (integer)");
   return Result(info.Env(), getpgid(pid));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reaping orphans (PID 1 in a container, or a child subreaper).
+
+// waitpid(pid, WNOHANG) for ONE pid, never -1: libuv waits for the children Node spawned by pid,
+// and a wait for any child would steal their exit statuses. Returns {pid, code, signal} when pid
+// had exited (it is reaped now), null while it still runs, or -errno (ECHILD: not our child).
+Napi::Value WaitPidNoHang(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pid = ArgInt(info, "waitpidNoHang", 0, "a pid (integer > 0)");
+  if (pid <= 0) ThrowArg(info, "waitpidNoHang", 0, "a pid (integer > 0)");
+  int status = 0;
+  pid_t rc;
+  do {
+    rc = waitpid(pid, &status, WNOHANG);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0) return Errno(env, errno);
+  if (rc == 0) return env.Null();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("pid", Napi::Number::New(env, rc));
+  result.Set("code", WIFEXITED(status) ? Napi::Number::New(env, WEXITSTATUS(status)) : env.Null());
+  result.Set("signal", WIFSIGNALED(status) ? Napi::Number::New(env, WTERMSIG(status)) : env.Null());
+  return result;
+}
+
+// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented to this process instead of
+// to init. Returns 0 or -errno.
+Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
+  bool on = ArgBool(info, "setChildSubreaper", 0);
+  return Result(info.Env(), prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0));
+}
+
+// prctl(PR_GET_CHILD_SUBREAPER): 1 or 0, or -errno.
+Napi::Value GetChildSubreaper(const Napi::CallbackInfo& info) {
+  int value = 0;
+  if (prctl(PR_GET_CHILD_SUBREAPER, &value, 0, 0, 0) < 0) return Errno(info.Env(), errno);
+  return Napi::Number::New(info.Env(), value != 0 ? 1 : 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -484,6 +524,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dupCloexec", Napi::Function::New(env, DupCloexec));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("getpgid", Napi::Function::New(env, GetPgid));
+  exports.Set("waitpidNoHang", Napi::Function::New(env, WaitPidNoHang));
+  exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
+  exports.Set("getChildSubreaper", Napi::Function::New(env, GetChildSubreaper));
   exports.Set("notifySend", Napi::Function::New(env, NotifySend));
   exports.Set("notifyBind", Napi::Function::New(env, NotifyBind));
   exports.Set("notifyRecv", Napi::Function::New(env, NotifyRecv));

@@ -61,15 +61,13 @@ export interface Series {
 
 export interface ThroughputResult {
   rps: number;
-  clientCores?: number; // CPU the load processes used, in cores
-  machineBusy?: number | null; // the whole machine's busy fraction in the window
   requests: number;
   failed: number;
   failures: Record<string, number>;
   latency: LatencySummary;
 }
 
-const MAX_FAILURE_EVENTS = 500;
+const MAX_FAILURE_EVENTS = 5000;
 
 /** Throughput of the new-connection-only phase: 2xx completed inside the window, per second. */
 export function throughput(records: RequestRecords, window: Window): ThroughputResult {
@@ -142,7 +140,7 @@ export function analyseReloadPhase(records: RequestRecords, phase: Window, stead
       const type = records.outcomes[records.outcome[i]!]!;
       m.failed += 1;
       m.failures[type] = (m.failures[type] ?? 0) + 1;
-      if (events.length < MAX_FAILURE_EVENTS) {
+      {
         const timing = w === null ? null : windows[w]!.timing;
         events.push({
           atMs: Math.round(startedAt + latency - phaseStart),
@@ -185,7 +183,32 @@ export function analyseReloadPhase(records: RequestRecords, phase: Window, stead
     };
   });
   events.sort((a, b) => a.atMs - b.atMs);
-  return { modes, failureEvents: events, series: series(records, phase, timings, bucketMs) };
+  return { modes, failureEvents: events.slice(0, MAX_FAILURE_EVENTS), failureSummary: summarizeFailures(events), series: series(records, phase, timings, bucketMs) };
+}
+
+/**
+ * When failures happen, grouped by load mode, type and the part of the reload the request started
+ * in: 'starting' (trigger -> promoted), 'retiring' (promoted -> old gone), or 'between reloads'.
+ */
+export function summarizeFailures(events: FailureEvent[]) {
+  const groups = new Map<string, { mode: LoadMode; type: string; when: string; count: number; reloads: Set<number>; since: number[] }>();
+  for (const e of events) {
+    const when = e.reload === null ? 'between reloads' : e.afterPromoted ? 'retiring' : 'starting';
+    const key = `${e.mode}|${e.type}|${when}`;
+    const group = groups.get(key) ?? { mode: e.mode, type: e.type, when, count: 0, reloads: new Set<number>(), since: [] };
+    group.count += 1;
+    if (e.reload !== null) group.reloads.add(e.reload);
+    if (e.sinceTriggerMs !== null) group.since.push(e.sinceTriggerMs);
+    groups.set(key, group);
+  }
+  return [...groups.values()].map((g) => ({
+    mode: g.mode,
+    type: g.type,
+    when: g.when,
+    count: g.count,
+    reloads: g.reloads.size, // how many distinct reloads saw this kind of failure
+    medianMsAfterTrigger: g.since.length ? median(g.since) : null,
+  }));
 }
 
 // Buckets cover the phase up to the moment the load was told to stop; requests finishing after it

@@ -5,7 +5,7 @@
 import type { StrategyOutcome } from './spec.js';
 
 const WIDTH = 1100;
-const LEFT = 215; // strategy labels
+const LEFT = 235; // strategy labels and the throughput axis
 const RIGHT = 60; // p99 axis
 const TOP = 84;
 const LANE = 132;

@@ -14,12 +14,13 @@ export interface BenchOptions {
   drainMs: number;
   timeoutMs: number;
   selfMigrateReq: 0 | 1;
+  throughputRounds: number;
   docs: boolean;
 }
 
 export const HELP = `npm run bench -- [flags]      reload under load, every strategy side by side
 
-  --duration SECONDS     steady-state window of each phase, after 0.5 s of warm-up (default 2)
+  --duration SECONDS     steady window before the first reload, after 0.5 s of warm-up (default 2)
   --concurrency N        virtual users per load mode: N new-connection + N keep-alive (default 50)
   --workers N            server processes per strategy (default 2)
   --reloads N            reloads per strategy (default 20)
@@ -29,9 +30,10 @@ export const HELP = `npm run bench -- [flags]      reload under load, every stra
                          markdown table are written beside it)
   --load-processes N     load generator processes (default 2)
   --gap MS               pause after each reload before the next one (default 200)
-  --drain-timeout MS     deadline of the naive and cluster baselines' old processes (default 1000)
+  --drain-timeout MS     deadline of the naive and cluster baselines' old processes (default 500)
   --timeout MS           per-request timeout, counted as a failure (default 10000)
   --self-sysctl 0|1      net.ipv4.tcp_migrate_req for the self strategy (default 0)
+  --throughput-rounds N  rounds of the throughput comparison, 1 s per strategy each (default 3; 0: skip)
   --no-docs              leave docs/ alone (by default the chart is copied to
                          docs/benchmark-latest.svg and the tables into docs/benchmarks.md)
 `;
@@ -60,6 +62,7 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
       'drain-timeout': { type: 'string' },
       timeout: { type: 'string' },
       'self-sysctl': { type: 'string' },
+      'throughput-rounds': { type: 'string' },
       'no-docs': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -79,9 +82,10 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
     out: values.out ?? defaultOut,
     loadProcesses: Math.round(number('load-processes', values['load-processes'], 2, 1, 32)),
     gapMs: Math.round(number('gap', values.gap, 200, 0, 60_000)),
-    drainMs: Math.round(number('drain-timeout', values['drain-timeout'], 1000, 0, 60_000)),
+    drainMs: Math.round(number('drain-timeout', values['drain-timeout'], 500, 0, 60_000)),
     timeoutMs: Math.round(number('timeout', values.timeout, 10_000, 100, 120_000)),
     selfMigrateReq: selfSysctl as 0 | 1,
+    throughputRounds: Math.round(number('throughput-rounds', values['throughput-rounds'], 3, 0, 100)),
     docs: !values['no-docs'],
   };
 }

@@ -1,6 +1,6 @@
 // What the orchestrator tells one strategy run (written as JSON, read by run-strategy.js), and
 // what that run writes back.
-import type { FailureEvent, ModeResult, ReloadResult, Series, ThroughputResult } from './analyse.js';
+import type { FailureEvent, ModeResult, ReloadResult, Series, summarizeFailures, ThroughputResult } from './analyse.js';
 import type { LoadMode } from '../load/http-client.js';
 import type { StrategyId } from './strategies.js';
 
@@ -28,13 +28,50 @@ export interface StrategyResult {
   where: 'namespace' | 'host';
   migrateReq: number | null;
   notes: string[];
-  throughput: ThroughputResult; // new connection per request, no reloads
   modes: Record<LoadMode, ModeResult>; // the reload phase, both load modes at once
   reloads: ReloadResult[];
   reloadSummary: { count: number; ok: number; toPromotedMedianMs: number; toPromotedMaxMs: number; toGoneMedianMs: number; toGoneMaxMs: number };
-  failureEvents: FailureEvent[];
+  failureEvents: FailureEvent[]; // the first 5000, by time
+  failureSummary: ReturnType<typeof summarizeFailures>;
   series: Series;
   elapsedMs: number;
+}
+
+/** The interleaved throughput comparison (run-throughput.js). */
+export interface ThroughputSpec {
+  strategies: StrategyId[];
+  workers: number;
+  concurrency: number; // new-connection users
+  loadProcesses: number;
+  rounds: number;
+  sliceMs: number; // measured part of each slice
+  warmupMs: number; // unmeasured start of each slice
+  drainMs: number;
+  timeoutMs: number;
+  losslessKey: boolean;
+  where: 'namespace' | 'host';
+  migrateReq: number | null;
+  resultPath: string;
+}
+
+export interface ThroughputEntry {
+  strategy: StrategyId;
+  label: string;
+  slicesRps: number[]; // one per round, in round order
+  medianRps: number;
+  failed: number;
+  failures: Record<string, number>;
+  latency: ThroughputResult['latency']; // over all measured slices
+  clientCores: number; // mean CPU of the load client during this target's slices
+  machineBusy: number | null; // mean busy fraction of the whole machine during them
+}
+
+export interface ThroughputComparison {
+  where: 'namespace' | 'host';
+  migrateReq: number | null;
+  rounds: number;
+  sliceMs: number;
+  entries: ThroughputEntry[];
 }
 
 export interface StrategyOutcome {

@@ -1,6 +1,6 @@
 // The report as tables, in plain text for the terminal and in markdown for docs/benchmarks.md.
 import type { LoadMode } from '../load/http-client.js';
-import type { StrategyOutcome } from './spec.js';
+import type { StrategyOutcome, ThroughputComparison } from './spec.js';
 
 type Row = string[];
 
@@ -44,16 +44,14 @@ export function failureRows(outcomes: StrategyOutcome[]): { head: Row; rows: Row
 }
 
 export function reloadRows(outcomes: StrategyOutcome[]): { head: Row; rows: Row[] } {
-  const head = ['strategy', 'req/s new conn (no reload)', 'failed (no reload)', 'client cores / machine busy', 'reloads ok', 'to promoted median/max', 'to old gone median/max'];
+  const head = ['strategy', 'steady req/s new conn + keep-alive', 'reloads ok', 'to promoted median/max', 'to old gone median/max'];
   const rows = outcomes.flatMap((outcome): Row[] => {
     const r = outcome.result;
     if (outcome.status !== 'ran' || !r) return [];
     const s = r.reloadSummary;
     return [[
       outcome.label,
-      int(r.throughput.rps),
-      int(r.throughput.failed),
-      `${r.throughput.clientCores ?? '?'} / ${r.throughput.machineBusy == null ? '?' : `${Math.round(r.throughput.machineBusy * 100)}%`}`,
+      `${int(r.modes['new-connection'].steady.rps)} + ${int(r.modes['keep-alive'].steady.rps)}`,
       `${s.ok}/${s.count}`,
       `${int(s.toPromotedMedianMs)} / ${int(s.toPromotedMaxMs)} ms`,
       `${int(s.toGoneMedianMs)} / ${int(s.toGoneMaxMs)} ms`,
@@ -72,4 +70,35 @@ export function plainTable({ head, rows }: { head: Row; rows: Row[] }): string {
 export function markdownTable({ head, rows }: { head: Row; rows: Row[] }): string {
   const cell = (text: string) => text.replace(/\|/g, '\\|');
   return [`| ${head.map(cell).join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.map(cell).join(' | ')} |`)].join('\n');
+}
+
+const WHEN_ORDER = ['starting', 'retiring', 'between reloads'];
+
+export function failureWhenRows(outcomes: StrategyOutcome[]): { head: Row; rows: Row[] } {
+  const head = ['strategy', 'load', 'type', 'request started', 'failed', 'in reloads', 'median ms after trigger'];
+  const rows = outcomes.flatMap((outcome) =>
+    [...(outcome.result?.failureSummary ?? [])].sort((a, b) => a.mode.localeCompare(b.mode) * -1 || WHEN_ORDER.indexOf(a.when) - WHEN_ORDER.indexOf(b.when) || b.count - a.count).map((f): Row => [
+      outcome.label,
+      MODE_LABEL[f.mode],
+      f.type,
+      f.when === 'starting' ? 'trigger -> promoted' : f.when === 'retiring' ? 'promoted -> old gone' : 'between reloads',
+      int(f.count),
+      f.when === 'between reloads' ? '-' : String(f.reloads),
+      f.medianMsAfterTrigger === null ? '-' : int(f.medianMsAfterTrigger),
+    ]),
+  );
+  return { head, rows };
+}
+
+export function throughputRows(comparison: ThroughputComparison): { head: Row; rows: Row[] } {
+  const head = ['strategy', 'req/s (median)', 'req/s per round', 'failed', 'latency p50 / p99', 'client cores / machine busy'];
+  const rows = comparison.entries.map((e): Row => [
+    e.label,
+    int(e.medianRps),
+    e.slicesRps.map(int).join(' '),
+    e.failed === 0 ? '0' : `${int(e.failed)} (${failureText(e.failures)})`,
+    `${ms(e.latency.p50)} / ${ms(e.latency.p99)} ms`,
+    `${e.clientCores} / ${e.machineBusy === null ? '?' : `${Math.round(e.machineBusy * 100)}%`}`,
+  ]);
+  return { head, rows };
 }

@@ -2,15 +2,19 @@
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ConfigError, defaultControlPath, loadConfig, formatDuration } from '../config/index.js';
+import { ConfigError, defaultControlPath, loadConfig, formatDuration, parseDuration } from '../config/index.js';
 import { request, NoDaemonError } from '../control/client.js';
 import type { DaemonStatus, EventFrame, ResultFrame, Command } from '../control/protocol.js';
 import { createLogger } from '../log.js';
 import { runDaemon } from '../daemon/run.js';
 import { takeActivationFds } from '../daemon/activation.js';
 import { ExitCode } from './exit-codes.js';
-import { renderReloadEvent, renderStatus } from './render.js';
+import { renderStatus } from './render.js';
 import { runDoctor } from './doctor.js';
+import { runReload } from './reload-command.js';
+import { runEvents } from './events-command.js';
+import { watchStatus } from './status-watch.js';
+import { DEFAULT_CONFIG, DEFAULT_UNIT_DIR, runInstallUnit } from './install-unit.js';
 
 interface TargetArgs {
   config?: string;
@@ -64,6 +68,18 @@ async function ask(args: TargetArgs, command: Command, onEvent?: (event: EventFr
   }
 }
 
+// A --timeout/--interval value: a duration such as 30s or 500ms, at least min.
+function durationOption(name: string, text: string, minMs: number): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (error) {
+    fail(ExitCode.usage, `--${name}: ${(error as Error).message}`);
+  }
+  if (ms < minMs) fail(ExitCode.usage, `--${name} ${text} is too short: give at least ${formatDuration(minMs)}`);
+  return ms;
+}
+
 function finish(result: ResultFrame, json: boolean, text?: string): never {
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else if (result.ok) process.stdout.write(`${text ?? result.message}\n`);
@@ -78,7 +94,10 @@ async function main(): Promise<void> {
     .command(
       'run',
       'run the supervisor in the foreground (logs JSON lines to stdout)',
-      (y) => y.option('config', { ...configOption, demandOption: 'pass the config file: supervisor run -c supervisor.yaml' }),
+      (y) =>
+        y
+          .option('config', { ...configOption, demandOption: 'pass the config file: supervisor run -c supervisor.yaml' })
+          .option('subreaper', { type: 'boolean', default: false, describe: 'become a child subreaper (PR_SET_CHILD_SUBREAPER) and reap orphaned descendants, as PID 1 does' }),
       async (args) => {
         const file = path.resolve(args.config);
         const activated = takeActivationFds();
@@ -90,6 +109,7 @@ async function main(): Promise<void> {
           log,
           workerOutput: { stdout: log, stderr: createLogger(2) },
           activated,
+          subreaper: args.subreaper,
         });
         process.exit(code);
       },
@@ -117,32 +137,37 @@ async function main(): Promise<void> {
     )
     .command(
       'reload',
-      'start a new generation, promote it when every worker is ready, drain the old one; exit 0 promoted, 1 rolled back or refused',
-      (y) => withTarget(y),
+      'start a new generation, promote it when every worker is ready, drain the old one; exit 0 promoted, 1 rolled back or refused, 5 --timeout ran out',
+      (y) =>
+        withTarget(y)
+          .option('wait', { type: 'boolean', default: true, describe: 'wait for the result; --no-wait exits 0 once the daemon has accepted the reload' })
+          .option('timeout', { type: 'string', describe: 'stop waiting after this long (such as 2m) and exit 5; the reload goes on' }),
       async (args) => {
-        const started = Date.now();
-        const result = await ask(args, 'reload', (event) => {
-          if (args.json) process.stdout.write(`${JSON.stringify(event)}\n`);
-          else process.stderr.write(`${renderReloadEvent(event)}\n`);
-        });
-        const data = result.data as { lastLines?: string[] } | undefined;
-        if (!args.json && !result.ok && data?.lastLines?.length) {
-          process.stderr.write(`last output of the failing worker:\n${data.lastLines.map((line) => `  | ${line}`).join('\n')}\n`);
-        }
-        finish(result, args.json, `${result.message} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+        const timeoutMs = args.timeout === undefined ? null : durationOption('timeout', args.timeout, 1);
+        process.exit(await runReload({ socket: controlPath(args), json: args.json, wait: args.wait, timeoutMs }));
       },
     )
     .command(
       'status',
       'show generations and workers (exit 3 when no daemon answers)',
-      (y) => withTarget(y),
+      (y) =>
+        withTarget(y)
+          .option('watch', { alias: 'w', type: 'boolean', default: false, describe: 'show it again every --interval until Ctrl-C (redrawn in place on a terminal)' })
+          .option('interval', { type: 'string', default: '2s', describe: 'how often --watch asks, such as 1s or 500ms' }),
       async (args) => {
+        if (args.watch) process.exit(await watchStatus({ socket: controlPath(args), json: args.json, intervalMs: durationOption('interval', args.interval, 100) }));
         const result = await ask(args, 'status');
         if (args.json) finish({ ...result, data: result.data }, true);
         if (!result.ok) finish(result, false);
         process.stdout.write(`${renderStatus(result.data as DaemonStatus)}\n`);
         process.exit(ExitCode.ok);
       },
+    )
+    .command(
+      'events',
+      'stream the daemon\'s lifecycle events (worker states, reloads, rollbacks, crash loops) until Ctrl-C',
+      (y) => withTarget(y),
+      async (args) => process.exit(await runEvents({ socket: controlPath(args), json: args.json })),
     )
     .command(
       'stop',
@@ -159,12 +184,30 @@ async function main(): Promise<void> {
           .option('json', { type: 'boolean', default: false, describe: 'print the findings as JSON' }),
       (args) => process.exit(runDoctor(args.config ? loadOrExit(args.config, false) : null, args.json)),
     )
-    .demandCommand(1, 'name a command: run, check, reload, status, stop or doctor (see --help)')
+    .command(
+      'install-unit',
+      'write the systemd units (Type=notify service, per-app template, optional .socket) with this machine\'s paths; never runs systemctl',
+      (y) =>
+        y
+          .option('dir', { type: 'string', default: DEFAULT_UNIT_DIR, describe: 'directory to write the units to', normalize: true })
+          .option('config', { ...configOption, default: DEFAULT_CONFIG, describe: 'config file the single unit runs (the template uses /etc/reuseport-supervisor/APP.yaml)' })
+          .option('socket', { type: 'boolean', default: false, describe: 'also write reuseport-supervisor.socket (socket activation), listening on the config\'s listen:' })
+          .option('notify-reload', { type: 'boolean', default: false, describe: 'also write the Type=notify-reload drop-ins (systemd >= 253)' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'print the units instead of writing them' }),
+      (args) =>
+        process.exit(
+          runInstallUnit(
+            { dir: args.dir, config: args.config, socket: args.socket, notifyReload: args['notify-reload'], dryRun: args['dry-run'] },
+            { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) },
+          ),
+        ),
+    )
+    .demandCommand(1, 'name a command: run, check, reload, status, events, stop or doctor (see --help)')
     .strict()
     .help()
     .alias('h', 'help')
     .version()
-    .epilogue('Exit codes: 0 ok, 1 refused or rolled back, 3 no daemon, 4 denied, 100 usage or invalid config, 111 system error. Docs: docs/operations.md')
+    .epilogue('Exit codes: 0 ok, 1 refused or rolled back, 3 no daemon, 4 denied, 5 reload still running at --timeout, 100 usage or invalid config, 111 system error. Docs: docs/operations.md')
     .fail((message, error) => {
       if (error) throw error;
       fail(ExitCode.usage, `${message} (see supervisor --help)`);

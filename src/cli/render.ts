@@ -24,7 +24,7 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
     `lossless: ${status.lossless.mechanisms.length > 0 ? status.lossless.mechanisms.join(' + ') : 'none'} (${status.lossless.guarantee})`,
   ];
   if (status.sharedAcceptQueue !== null) lines.push(`shared listener accept queue: ${status.sharedAcceptQueue}`);
-  const rows = [['GEN', 'GEN STATE', 'WORKER', 'PID', 'STATE', 'READY SINCE', 'RESTARTS', 'QUEUE', 'NOTE']];
+  const rows = [['GEN', 'GEN STATE', 'WORKER', 'PID', 'STATE', 'UPTIME', 'READY SINCE', 'RESTARTS', 'QUEUE', 'NOTE']];
   for (const gen of status.generations) {
     for (const worker of gen.workers) {
       const note = worker.crashLooping ? `CRASH LOOP (last: ${worker.lastExit ?? '?'})` : worker.state === 'backoff' ? `restarting (last: ${worker.lastExit ?? '?'})` : '';
@@ -34,6 +34,7 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
         String(worker.slot),
         worker.pid === null ? '-' : String(worker.pid),
         worker.state,
+        worker.uptimeMs === null ? '-' : formatSeconds(worker.uptimeMs),
         ago(worker.readySince, now),
         String(worker.restarts),
         worker.acceptQueue === null ? '-' : String(worker.acceptQueue),
@@ -59,6 +60,8 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
 
 export function renderReloadEvent(event: EventFrame): string {
   switch (event.event) {
+    case 'accepted':
+      return event.queued ? `reload queued by supervisor pid ${event.pid}: it starts when the running reload ends` : `reload accepted by supervisor pid ${event.pid}`;
     case 'starting':
       return `starting generation ${event.generation}: ${event.workers} worker(s) in ${event.cwd}`;
     case 'worker-ready':
@@ -71,5 +74,49 @@ export function renderReloadEvent(event: EventFrame): string {
       return `  drained ${event.done}/${event.total}`;
     default:
       return `${event.event} ${JSON.stringify(event)}`;
+  }
+}
+
+// One line per lifecycle event for `supervisor events`: the time, who (gen/worker/pid), what.
+export function renderLifecycleEvent(event: EventFrame): string {
+  // reload-phase events carry the fields of `reload --json` (generation, slot, pid), said in the text.
+  const own = !['subscribed', 'orphan-reaped', 'reload-phase'].includes(event.event);
+  const who = [
+    own && event.gen !== undefined ? `gen ${event.gen}` : null,
+    own && event.worker !== undefined ? `worker ${event.worker}` : null,
+    own && event.pid !== undefined ? `pid ${event.pid}` : null,
+  ].filter((part) => part !== null).join(' ');
+  const prefix = `${event.time}${who ? ` ${who}` : ''}`;
+  const exit = () => (event.signal ? `killed by ${event.signal}` : `exited with code ${event.code}`);
+  switch (event.event) {
+    case 'subscribed':
+      return `${prefix} following events of supervisor pid ${event.pid} (${event.state})`;
+    case 'supervisor-state':
+      return `${prefix} supervisor ${event.from} -> ${event.to}`;
+    case 'generation-state':
+      return `${prefix}: generation ${event.from} -> ${event.to}`;
+    case 'worker-started':
+      return `${prefix}: started${typeof event.restart === 'number' && event.restart > 0 ? ` (restart ${event.restart})` : ''}`;
+    case 'worker-state':
+      return `${prefix}: ${event.from} -> ${event.to}`;
+    case 'worker-exit':
+      return `${prefix}: ${exit()}${event.restartInMs === null ? '' : `; restarting in ${formatSeconds(Number(event.restartInMs))}`}`;
+    case 'crash-loop':
+      return `${prefix}: CRASH LOOP: died ${event.bootFailures} times in a row before ready`;
+    case 'worker-drained':
+      return `${prefix}: drained in ${formatSeconds(Number(event.durationMs))}${event.killed ? ' (SIGKILL at drain.timeout)' : ''}`;
+    case 'reload-start':
+      return `${prefix} reload started (trigger: ${event.trigger})`;
+    case 'reload-phase':
+      return `${prefix} reload: ${renderReloadEvent({ ...event, event: String(event.phase) }).trim()}`;
+    case 'reload-result': {
+      const outcome = event.outcome === 'promoted' ? 'PROMOTED' : event.outcome === 'rolled-back' ? 'ROLLED BACK' : 'REFUSED';
+      const generation = event.generation === null ? '' : ` generation ${event.generation}`;
+      return `${prefix} reload ${outcome}${generation} in ${formatSeconds(Number(event.durationMs))}${event.reason ? `: ${event.reason}` : ''}`;
+    }
+    case 'orphan-reaped':
+      return `${prefix} reaped orphan pid ${event.pid}: ${exit()}`;
+    default:
+      return `${prefix} ${event.event} ${JSON.stringify(event)}`;
   }
 }

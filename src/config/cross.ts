@@ -6,7 +6,21 @@ import type { PathProblem } from './errors.js';
 import { readyFields, restartFields, topFields } from './schema.js';
 
 export function crossChecks(raw: Record<string, unknown>): PathProblem[] {
-  return [...restartChecks(mapping(raw.restart)), ...readyChecks(mapping(raw.ready)), ...losslessChecks(raw), ...watchChecks(raw)];
+  return [...restartChecks(mapping(raw.restart)), ...readyChecks(mapping(raw.ready)), ...losslessChecks(raw), ...watchChecks(raw), ...metricsChecks(raw)];
+}
+
+// The metrics listener is the supervisor's own: it cannot share a port with the workers.
+function metricsChecks(raw: Record<string, unknown>): PathProblem[] {
+  const metrics = valueOf(topFields.metrics, raw.metrics);
+  const listen = valueOf(topFields.listen, raw.listen);
+  if (metrics === undefined || listen === undefined) return [];
+  const clash = listen.find((address) => address.port === metrics.port && (address.host === metrics.host || isWildcard(address.host) || isWildcard(metrics.host)));
+  if (clash === undefined) return [];
+  return [{ path: ['metrics'], value: raw.metrics, message: `${metrics.text} would share port ${metrics.port} with listen ${clash.text}: choose another port for metrics, such as ${metrics.host.includes(':') ? `[${metrics.host}]` : metrics.host}:9100` }];
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
 }
 
 // A watch: section says what to watch; without a path it would watch nothing.

@@ -120,6 +120,8 @@ function toConfig(file: string, v: ConfigValues, paths: { cwd: string; control: 
     backlog: v.backlog,
     user: paths.user,
     control: paths.control,
+    metrics: v.metrics ?? null,
+    stopGraceMs: v.stop_grace,
   };
 }
 

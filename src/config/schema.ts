@@ -67,6 +67,20 @@ const listen = field<ListenAddress[]>({
   },
 });
 
+// The optional HTTP listener for /metrics (Prometheus) and /healthz (load balancers).
+const metrics = field<ListenAddress | undefined>({
+  expect: 'an address such as 127.0.0.1:9100',
+  parse(value, report) {
+    if (typeof value !== 'string') {
+      report(`expected an address such as 127.0.0.1:9100, got ${describe(value)}${typeof value === 'number' ? `: write 127.0.0.1:${value}` : ''}`);
+      return undefined;
+    }
+    const parsed = parseListenAddress(value);
+    if (!parsed.ok) report(parsed.message);
+    return parsed.ok ? parsed.address : undefined;
+  },
+});
+
 const command = field<string[]>({
   expect: 'an argv list such as [node, server.js]',
   required: 'write the program and its arguments as a list, such as command: [node, server.js]',
@@ -258,6 +272,8 @@ export const topFields = {
   user: identity('user'),
   group: identity('group'),
   control: optionalPath('a socket path, such as ./supervisor.sock'),
+  metrics,
+  stop_grace: duration(0, 10 * 60 * SECOND, 0),
 };
 
 export const configSchema = mapping(topFields, false);

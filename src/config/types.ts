@@ -40,6 +40,10 @@ export interface SupervisorConfig {
   user: { uid: number; gid: number; name: string } | null;
   /** absolute path of the control socket */
   control: string;
+  /** the HTTP listener for /metrics and /healthz; null when not configured */
+  metrics: ListenAddress | null;
+  /** on stop, /healthz answers 503 "draining" this long before any worker is told to drain */
+  stopGraceMs: number;
 }
 
 export interface LoadOptions {

@@ -15,10 +15,30 @@ export class NoDaemonError extends Error {
 
 // Sends one request and streams the daemon's events until its result.
 export function request(socketPath: string, body: Request, onEvent: (event: EventFrame) => void = () => {}): Promise<ResultFrame> {
-  return new Promise((resolve, reject) => {
+  return openRequest(socketPath, body, onEvent).result;
+}
+
+export class HungUpError extends Error {
+  constructor() {
+    super('the client hung up before the result');
+    this.name = 'HungUpError';
+  }
+}
+
+// Like request(), but the caller may hang up before the result (reload --no-wait/--timeout, the
+// end of an `events` stream): hangUp() closes the connection and `result` rejects with HungUpError.
+// The daemon carries on with what was asked; only this client stops listening.
+export function openRequest(socketPath: string, body: Request, onEvent: (event: EventFrame) => void = () => {}): { result: Promise<ResultFrame>; hangUp: () => void } {
+  let hangUp = () => {};
+  const result = new Promise<ResultFrame>((resolve, reject) => {
     const socket = net.connect(socketPath);
+    let hungUp = false;
+    hangUp = () => {
+      hungUp = true;
+      socket.destroy();
+    };
     const reader = new LineReader(Number.MAX_SAFE_INTEGER);
-    let result: ResultFrame | null = null;
+    let answer: ResultFrame | null = null;
     let connected = false;
     socket.setEncoding('utf8');
     socket.once('connect', () => {
@@ -27,8 +47,9 @@ export function request(socketPath: string, body: Request, onEvent: (event: Even
     });
     socket.on('data', (chunk: string) => {
       for (const line of reader.push(chunk).lines) {
+        if (hungUp) return;
         const frame = JSON.parse(line) as EventFrame | ResultFrame;
-        if (frame.type === 'result') result = frame;
+        if (frame.type === 'result') answer = frame;
         else onEvent(frame);
       }
     });
@@ -36,8 +57,10 @@ export function request(socketPath: string, body: Request, onEvent: (event: Even
       if (!connected) reject(new NoDaemonError(socketPath, error.code ?? 'error'));
     });
     socket.once('close', () => {
-      if (result) resolve(result);
+      if (answer) resolve(answer);
+      else if (hungUp) reject(new HungUpError());
       else if (connected) reject(new Error(`the supervisor on ${socketPath} closed the connection without a result: see its log`));
     });
   });
+  return { result, hangUp: () => hangUp() };
 }

@@ -1,12 +1,13 @@
 // The control protocol: JSON lines over a unix stream socket. The client sends one request line;
 // the daemon answers with any number of event lines and exactly one result line, then closes.
+// `events` streams lifecycle events until the client hangs up (or the daemon stops: then a result).
 // The result carries the exit code the CLI must use, so the daemon's verdict is the CLI's.
 
 export const PROTOCOL_VERSION = 1;
 export const MAX_FRAME_BYTES = 64 * 1024;
 
-export type Command = 'status' | 'reload' | 'stop' | 'ping';
-export const COMMANDS: readonly Command[] = ['status', 'reload', 'stop', 'ping'];
+export type Command = 'status' | 'reload' | 'stop' | 'ping' | 'events';
+export const COMMANDS: readonly Command[] = ['status', 'reload', 'stop', 'ping', 'events'];
 
 export interface Request {
   command: Command;
@@ -75,7 +76,9 @@ export class LineReader {
   }
 }
 
-// Status as the daemon reports it (status --json prints this, schema version 1).
+// Status as the daemon reports it (status --json prints this, schema version 1; every field is
+// documented in docs/status-schema.md: fields may be added within a schema version, never removed
+// or changed in meaning).
 export interface WorkerStatus {
   slot: number;
   pid: number | null;
@@ -119,4 +122,5 @@ export interface DaemonStatus {
   sharedAcceptQueue: number | null;
   generations: GenerationStatus[];
   lastReload: ReloadSummary | null;
+  eventSubscribers: number; // `supervisor events` clients connected now
 }

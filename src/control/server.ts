@@ -6,10 +6,14 @@ import { peerCredentials } from '../native/index.js';
 import { encodeFrame, LineReader, parseRequest, type Frame, type Request } from './protocol.js';
 
 export const REQUEST_TIMEOUT_MS = 10_000;
+// A client that stops reading (an `events` stream piped into a stalled program) is cut off once
+// this much is waiting to be written to it, so it cannot grow the daemon's memory.
+export const MAX_UNSENT_BYTES = 1024 * 1024;
 
 // What the server asks of the daemon for each request; the handler sends events and must end with
-// exactly one result frame.
-export type RequestHandler = (request: Request, send: (frame: Frame) => void) => Promise<void>;
+// exactly one result frame. `hungUp` is aborted when the client's connection closes, so a handler
+// that streams (events) can unsubscribe.
+export type RequestHandler = (request: Request, send: (frame: Frame) => void, hungUp: AbortSignal) => Promise<void>;
 
 export class ControlSocketInUse extends Error {
   constructor(path: string) {
@@ -37,6 +41,14 @@ export class ControlServer {
   }
 
   async listen(): Promise<void> {
+    try {
+      await this.#listen();
+    } catch (error) {
+      throw withFix(this.path, error as NodeJS.ErrnoException);
+    }
+  }
+
+  async #listen(): Promise<void> {
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o755 });
     if (existsSync(this.path)) {
       if (await answers(this.path)) throw new ControlSocketInUse(this.path);
@@ -73,8 +85,16 @@ export class ControlServer {
 
   #accept(socket: net.Socket, handler: RequestHandler): void {
     const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    const hungUp = new AbortController();
+    socket.once('close', () => hungUp.abort());
     const send = (frame: Frame) => {
-      if (!socket.destroyed && socket.writable) socket.write(encodeFrame(frame));
+      if (socket.destroyed || !socket.writable) return;
+      if (socket.writableLength > MAX_UNSENT_BYTES) {
+        this.#log.warn({ unsentBytes: socket.writableLength }, 'control client stopped reading: connection closed');
+        socket.destroy();
+        return;
+      }
+      socket.write(encodeFrame(frame));
     };
     let peer: { pid: number; uid: number } | null = null;
     try {
@@ -92,10 +112,13 @@ export class ControlServer {
     this.#connections.add(socket);
     socket.on('close', () => this.#connections.delete(socket));
     socket.on('error', () => socket.destroy());
-    socket.setTimeout(REQUEST_TIMEOUT_MS, () => {
+    // A deadline from the connection's start, not an idle timeout: a client that sends its request
+    // a byte at a time (a slowloris) is cut off like one that sends nothing.
+    const deadline = setTimeout(() => {
       send({ type: 'result', ok: false, code: 100, message: `no request line within ${REQUEST_TIMEOUT_MS} ms: send one JSON line such as {"command":"status"}` });
       socket.destroy();
-    });
+    }, REQUEST_TIMEOUT_MS);
+    socket.once('close', () => clearTimeout(deadline));
     const reader = new LineReader();
     let handled = false;
     socket.setEncoding('utf8');
@@ -111,14 +134,14 @@ export class ControlServer {
       const line = lines[0];
       if (line === undefined) return;
       handled = true;
-      socket.setTimeout(0);
+      clearTimeout(deadline);
       const parsed = parseRequest(line);
       if (!parsed.ok) {
         send({ type: 'result', ok: false, code: 100, message: parsed.message });
         socket.end();
         return;
       }
-      const work = handler(parsed.request, send)
+      const work = handler(parsed.request, send, hungUp.signal)
         .catch((error: Error) => send({ type: 'result', ok: false, code: 111, message: `internal error: ${error.message}` }))
         .finally(() => {
           socket.end();
@@ -128,6 +151,20 @@ export class ControlServer {
     });
     socket.resume();
   }
+}
+
+// A failure to create the control socket, with the fix for the usual causes.
+function withFix(path: string, error: NodeJS.ErrnoException): Error {
+  if (error instanceof ControlSocketInUse) return error;
+  const fixes: Record<string, string> = {
+    EACCES: `this user may not create ${path} (or the directory ${dirname(path)}): make the directory writable for it, or set control: to a writable path`,
+    EPERM: `this user may not create ${path}: make ${dirname(path)} writable for it, or set control: to a writable path`,
+    EROFS: `${dirname(path)} is on a read-only filesystem: set control: to a writable path, such as one under /run`,
+    ENOENT: `a directory of ${path} does not exist and cannot be created: create it, or set control: to a writable path`,
+    ENOTDIR: `a part of ${dirname(path)} is not a directory: set control: to a writable path`,
+  };
+  const fix = error.code ? fixes[error.code] : undefined;
+  return fix ? new Error(`${error.message}: ${fix}`, { cause: error }) : error;
 }
 
 // True when something accepts connections on the path.

@@ -14,7 +14,10 @@ export class ActivationMismatch extends Error {
 // close-on-exec copies; the variables are removed so no child mistakes them for its own.
 export function takeActivationFds(env: NodeJS.ProcessEnv = process.env): number[] {
   const count = Number(env.LISTEN_FDS ?? 0);
-  const forUs = env.LISTEN_PID === undefined || Number(env.LISTEN_PID) === process.pid;
+  // As sd_listen_fds(): without LISTEN_PID naming this process the fds are not ours. A stray
+  // LISTEN_FDS (inherited from a socket-activated parent) would otherwise make fds 3.. (Node's own
+  // event loop descriptors) look like listeners, and closing them aborts the process.
+  const forUs = env.LISTEN_PID !== undefined && Number(env.LISTEN_PID) === process.pid;
   delete env.LISTEN_FDS;
   delete env.LISTEN_PID;
   delete env.LISTEN_FDNAMES;

@@ -10,6 +10,7 @@ import type { NotifyHub } from './notify-hub.js';
 import { queueDepth, type SocketPlan, type WorkerSockets } from './sockets.js';
 import { generationTransitions, transition, type GenerationEvent, type GenerationState } from './transitions.js';
 import type { GenerationStatus, WorkerStatus } from '../control/protocol.js';
+import type { LifecycleBus } from './events.js';
 
 export interface GenerationDeps {
   sockets: SocketPlan;
@@ -18,6 +19,7 @@ export interface GenerationDeps {
   workerOutput: { stdout: Logger; stderr: Logger };
   shimPath: string;
   notifySocketPath: string;
+  events: LifecycleBus; // lifecycle facts for `supervisor events` and the metrics
 }
 
 interface Slot {
@@ -143,6 +145,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
     const from = this.#state;
     this.#state = result.to;
     this.#log.info({ from, to: result.to }, 'generation state');
+    this.#deps.events.publish('generation-state', { gen: this.id, from, to: result.to });
     this.emit('state-change', { from, to: result.to });
   }
 
@@ -171,9 +174,10 @@ export class Generation extends EventEmitter<GenerationEvents> {
         const worker = slot.worker;
         const sockets = slot.sockets;
         if (worker?.alive) {
+          const drainStarted = Date.now();
           const log = this.#log.child({ worker: worker.slot, pid: worker.pid });
           if (sockets && plan.steering) {
-            const left = await plan.quiesce(sockets, Math.min(this.config.drain.timeoutMs, QUIESCE_LIMIT_MS));
+            const left = await plan.quiesce(sockets, Math.min(this.config.drain.timeoutMs, QUIESCE_LIMIT_MS), () => !worker.alive);
             if (left > 0) log.warn({ queued: left }, 'accept queue did not empty before the drain signal: the worker is not accepting');
           } else if (sockets) {
             reset += plan.release(sockets);
@@ -183,6 +187,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
             killed++;
             log.warn({ timeoutMs: this.config.drain.timeoutMs }, `worker did not exit within drain.timeout after ${this.config.drain.signal}: sent SIGKILL`);
           }
+          this.#deps.events.publish('worker-drained', { gen: this.id, worker: worker.slot, pid: worker.pid, durationMs: Date.now() - drainStarted, killed: result.killed });
           onDrained?.(++done, total);
         }
         if (sockets) reset += plan.release(sockets);
@@ -251,7 +256,12 @@ export class Generation extends EventEmitter<GenerationEvents> {
     slot.sockets = sockets;
     const log = this.#log.child({ worker: slot.index, pid: worker.pid });
     log.info({ cwd: this.cwd, command: config.command }, 'worker started');
-    worker.on('state-change', ({ from, to }) => log.info({ from, to }, 'worker state'));
+    const events = this.#deps.events;
+    events.publish('worker-started', { gen: this.id, worker: slot.index, pid: worker.pid, restart: slot.restarts });
+    worker.on('state-change', ({ from, to }) => {
+      log.info({ from, to }, 'worker state');
+      events.publish('worker-state', { gen: this.id, worker: slot.index, pid: worker.pid, from, to });
+    });
     worker.on('impossible-event', ({ state, event }) => log.warn({ state, event }, 'impossible worker event ignored'));
     worker.on('output', ({ stream, line }) =>
       this.#deps.workerOutput[stream].info({ gen: this.id, worker: slot.index, pid: worker.pid, stream }, line),
@@ -301,8 +311,16 @@ export class Generation extends EventEmitter<GenerationEvents> {
 
   #onExit(slot: Slot, worker: Worker, log: Logger, exit: { code: number | null; signal: NodeJS.Signals | null }): void {
     slot.lastExit = worker.describeExit();
+    const published = { gen: this.id, worker: slot.index, pid: worker.pid, code: exit.code, signal: exit.signal };
     if (this.#state !== 'serving' || this.#abort.signal.aborted) {
       log.info({ code: exit.code, signal: exit.signal }, `worker ${slot.lastExit}`);
+      this.#deps.events.publish('worker-exit', { ...published, restartInMs: null });
+      // A candidate's worker that dies after it was ready, while its siblings are not yet, fails the
+      // generation as one that dies before would: otherwise the reload waits for it forever.
+      if (this.#state === 'starting' && !this.#abort.signal.aborted && worker.readySince !== null) {
+        const cause = new NotReadyError('exit', `${slot.lastExit} after it was ready, before its generation was promoted`);
+        this.emit('candidate-failed', new WorkerNotReady(worker, cause));
+      }
       return;
     }
     // Steer the dead worker's socket out and keep it for its replacement; without steering its
@@ -325,8 +343,10 @@ export class Generation extends EventEmitter<GenerationEvents> {
         `worker is crash looping: it died ${slot.bootFailures} times in a row before it was ready; ` +
           'fix the app or its config and run supervisor reload (restarts continue every restart.max)',
       );
+      this.#deps.events.publish('crash-loop', { gen: this.id, worker: slot.index, bootFailures: slot.bootFailures, lastLines: worker.tail.lines() });
     }
     log.warn({ code: exit.code, signal: exit.signal, restartInMs: delay, lastLines: worker.tail.lines().slice(-5) }, `worker ${slot.lastExit}: restarting`);
+    this.#deps.events.publish('worker-exit', { ...published, restartInMs: delay });
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
       if (this.#state !== 'serving') return;

@@ -7,6 +7,8 @@ import type { ReloadResult } from './reload-queue.js';
 import { ExitCode } from '../cli/exit-codes.js';
 import { ReleaseWatcher } from './watch.js';
 import { SystemdNotifier } from './systemd.js';
+import { streamEvents } from './event-stream.js';
+import { Sidecars } from './sidecars.js';
 
 export interface DaemonOptions {
   activated?: number[]; // listeners from systemd socket activation
@@ -14,18 +16,20 @@ export interface DaemonOptions {
   config: SupervisorConfig;
   log: Logger;
   workerOutput: { stdout: Logger; stderr: Logger };
+  subreaper?: boolean; // PR_SET_CHILD_SUBREAPER: reap orphaned descendants as PID 1 would
 }
 
 // Runs the supervisor in the foreground until it is stopped; resolves with the exit code.
-export async function runDaemon({ configFile, config, log, workerOutput, activated = [] }: DaemonOptions): Promise<number> {
+export async function runDaemon({ configFile, config, log, workerOutput, activated = [], subreaper = false }: DaemonOptions): Promise<number> {
   let supervisor: Supervisor | null = null;
   const systemd = new SystemdNotifier({ log }); // sd_notify; a no-op unless NOTIFY_SOCKET is set
-  const control = new ControlServer(config.control, log, (request, send) => handle(request, send));
+  const control = new ControlServer(config.control, log, (request, send, hungUp) => handle(request, send, hungUp));
+  const sidecars = new Sidecars(); // metrics/health endpoint, orphan reaper
   let exitCode: number = ExitCode.ok;
   let finished!: () => void;
   const done = new Promise<void>((resolve) => (finished = resolve));
 
-  const handle = async (request: Request, send: (frame: Frame) => void) => {
+  const handle = async (request: Request, send: (frame: Frame) => void, hungUp: AbortSignal) => {
     if (supervisor === null) {
       send({ type: 'result', ok: false, code: ExitCode.failed, message: 'the supervisor is still starting: try again' });
       return;
@@ -38,7 +42,12 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
         send({ type: 'result', ok: true, code: ExitCode.ok, message: 'status', data: supervisor.status() });
         return;
       case 'reload': {
+        // `accepted`: the reload will run (now or right after the running one) even if this client
+        // hangs up (reload --no-wait); a refusal comes straight back as the result instead.
+        const queued = supervisor.state === 'reloading';
+        const accepting = supervisor.state === 'running' || queued;
         const run = supervisor.reload('supervisor reload');
+        if (accepting) send({ type: 'event', event: 'accepted', time: new Date().toISOString(), pid: process.pid, queued });
         const forward = (progress: { event: string }) => send({ type: 'event', time: new Date().toISOString(), ...progress });
         run.on('progress', forward);
         const result = await run.result;
@@ -46,6 +55,9 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
         send(reloadResultFrame(result));
         return;
       }
+      case 'events':
+        await streamEvents(supervisor, send, hungUp);
+        return;
       case 'stop':
         await stop('supervisor stop');
         send({ type: 'result', ok: true, code: ExitCode.ok, message: 'stopped: every worker has exited' });
@@ -97,22 +109,25 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
     return ExitCode.system;
   }
   try {
+    if (subreaper) Sidecars.becomeSubreaper(log);
     supervisor = new Supervisor(configFile, config, log, workerOutput, activated);
     systemd.attach(supervisor);
     supervisor.once('stopped', () => finished());
     supervisor.start();
     startWatching(supervisor.config.watch);
     supervisor.on('reloaded', () => startWatching(supervisor!.config.watch));
+    await sidecars.start(supervisor, config, log);
     log.info({ supervisorPid: process.pid, control: config.control, listen: config.listen.map((a) => a.text), socket: config.socket, workers: config.workers }, 'supervisor running');
   } catch (error) {
     log.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
     exitCode = ExitCode.system;
-    systemd.failed((error as Error).message);
     if (supervisor) await supervisor.stop();
+    systemd.failed((error as Error).message);
     finished();
   }
 
   await done;
+  await sidecars.close();
   await control.close();
   systemd.close();
   detach();

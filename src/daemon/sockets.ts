@@ -89,8 +89,8 @@ export class SocketPlan {
 
   // Steers the sockets out and waits until their accept queues stay empty, so that the worker
   // accepts everything the kernel gave it before it is told to drain. Returns what is still
-  // queued at the deadline.
-  async quiesce(sockets: WorkerSockets, timeoutMs: number): Promise<number> {
+  // queued at the deadline, or as soon as `gone()` says the worker exited (nobody will accept).
+  async quiesce(sockets: WorkerSockets, timeoutMs: number, gone: () => boolean = () => false): Promise<number> {
     if (!this.#steering || sockets.members.length === 0) return 0;
     this.route([sockets], false);
     const deadline = Date.now() + timeoutMs;
@@ -99,7 +99,7 @@ export class SocketPlan {
     for (;;) {
       const queued = this.#queued(sockets);
       emptyReads = queued === 0 ? emptyReads + 1 : 0;
-      if (emptyReads >= 2 || Date.now() >= deadline) return queued;
+      if (emptyReads >= 2 || Date.now() >= deadline || gone()) return queued;
       await sleep(POLL_MS);
     }
   }

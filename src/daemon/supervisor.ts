@@ -11,6 +11,7 @@ import { ActivationMismatch, matchActivationFds } from './activation.js';
 import { describeRelease, type Release } from './release.js';
 import { supervisorTransitions, transition, type SupervisorEvent, type SupervisorState } from './transitions.js';
 import type { DaemonStatus, ReloadSummary } from '../control/protocol.js';
+import { LifecycleBus } from './events.js';
 
 export interface SupervisorEvents {
   'state-change': [{ from: SupervisorState; to: SupervisorState }];
@@ -25,6 +26,7 @@ export interface SupervisorEvents {
 // control requests only call reload()/stop(); everything else happens here, in order.
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly configFile: string;
+  readonly events = new LifecycleBus(); // lifecycle facts: `supervisor events`, metrics
   #config: SupervisorConfig;
   #state: SupervisorState = 'starting';
   #serving: Generation | null = null;
@@ -70,6 +72,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       workerOutput,
       shimPath,
       notifySocketPath: this.#notifySocket.path,
+      events: this.events,
     };
     this.#reloads = new ReloadQueue((run) => this.#runReload(run));
   }
@@ -127,22 +130,31 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       sharedAcceptQueue: this.#sockets.mode === 'shared' ? queueDepth(this.#sockets.sharedFds()) : null,
       generations: generations.map((gen) => gen.status()),
       lastReload: this.#lastReload ? summarize(this.#lastReload) : null,
+      eventSubscribers: this.events.subscribers(),
     };
   }
 
   async #runReload(run: ReloadRun): Promise<ReloadResult> {
+    // The caller of reload() subscribes to the run's progress after it returns: without this
+    // yield the 'starting' event would be emitted before anyone listens.
+    await Promise.resolve();
     const startedAt = Date.now();
     const trigger = run.triggers.join(', ');
     let release: Release | null = null;
+    const publishPhase = ({ event, ...fields }: { event: string }) => this.events.publish('reload-phase', { ...fields, phase: event });
+    run.on('progress', publishPhase);
     const finish = (outcome: ReloadResult['outcome'], generation: number | null, reason: string | null, lastLines: string[] = []) => {
       const result: ReloadResult = { outcome, generation, reason, lastLines, trigger, release, startedAt, durationMs: Date.now() - startedAt };
+      run.off('progress', publishPhase);
       this.#lastReload = result;
+      this.events.publish('reload-result', { outcome, generation, reason, trigger, durationMs: result.durationMs, release, lastLines });
       const level = outcome === 'promoted' ? 'info' : 'error';
       this.#log[level]({ outcome, gen: generation, reason, trigger, release: release?.path, revision: release?.revision, durationMs: result.durationMs, lastLines }, `reload ${outcome}`);
       this.emit('reloaded', result);
       return result;
     };
     if (this.#state !== 'running') return finish('refused', null, `the supervisor is ${this.#state}`);
+    this.events.publish('reload-start', { trigger });
     this.emit('reload-start', { trigger });
     let config: SupervisorConfig;
     try {
@@ -202,6 +214,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   async #stop(): Promise<void> {
     this.#apply('stop');
+    const graceMs = this.#config.stopGraceMs;
+    if (graceMs > 0) {
+      // /healthz already answers 503 "draining" (the state is stopping): give load balancers
+      // stop_grace to take this host out before the workers stop accepting.
+      this.#log.info({ stopGraceMs: graceMs }, 'stopping: health reports draining; workers drain after stop_grace');
+      await new Promise((resolve) => setTimeout(resolve, graceMs));
+    }
     this.#stopping.abort();
     this.#log.info('stopping: draining all workers');
     await this.#reloads.cancelPending({
@@ -243,6 +262,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const from = this.#state;
     this.#state = result.to;
     this.#log.info({ from, to: result.to }, 'supervisor state');
+    this.events.publish('supervisor-state', { from, to: result.to });
     this.emit('state-change', { from, to: result.to });
   }
 }
@@ -250,7 +270,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 // Settings a reload cannot change without dropping connections or the control channel.
 function restartOnlyChange(current: SupervisorConfig, next: SupervisorConfig): string | null {
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  for (const key of ['listen', 'socket', 'lossless', 'control', 'backlog'] as const) {
+  for (const key of ['listen', 'socket', 'lossless', 'control', 'backlog', 'metrics'] as const) {
     if (!same(current[key], next[key])) {
       return `config changes '${key}', which a reload cannot apply: revert it and reload, or restart the supervisor to apply it`;
     }

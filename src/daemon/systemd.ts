@@ -8,10 +8,10 @@
 //                                 the last reload's outcome
 //   WATCHDOG=1                    every half WATCHDOG_USEC, from a timer: if the event loop
 //                                 stalls, the pings stop and systemd restarts the service
-//   EXTEND_TIMEOUT_USEC=...       every few seconds while a reload or stop runs, so a long drain
-//                                 that the config allows is not cut short by TimeoutStartSec= /
-//                                 TimeoutStopSec=; only for as long as the config's own deadlines
-//                                 allow, after which systemd's timeout applies again
+//   EXTEND_TIMEOUT_USEC=...       every few seconds while the start, a reload or a stop runs, so
+//                                 a long drain (or ready.timeout) that the config allows is not cut
+//                                 short by TimeoutStartSec= / TimeoutStopSec=; only for as long as
+//                                 the config's own deadlines allow, then systemd's timeout applies
 //
 // Every call is a no-op when NOTIFY_SOCKET is unset (not started by systemd). The variables are
 // removed from the environment once read, as sd_notify(unset_environment=1) does: workers get the
@@ -82,7 +82,7 @@ export function statusLine(status: DaemonStatus): string {
 /** What the notifier listens to: the Supervisor, or a stand-in in tests. */
 export interface NotifierSource extends EventEmitter<SupervisorEvents> {
   status(): DaemonStatus;
-  readonly config: { ready: { timeoutMs: number }; drain: { timeoutMs: number } };
+  readonly config: { ready: { timeoutMs: number }; drain: { timeoutMs: number }; stopGraceMs?: number };
 }
 
 export interface NotifierOptions {
@@ -98,10 +98,11 @@ export interface NotifierOptions {
   extendEveryMs?: number;
   /** How often STATUS= is recomputed (sent only when it changed). */
   statusEveryMs?: number;
+  /** Margin past the config's own deadlines during which timeouts are still extended. */
+  deadlineSlackMs?: number;
 }
 
 const QUIESCE_LIMIT_MS = 10_000; // generation.ts waits at most this long for an accept queue to empty
-const DEADLINE_SLACK_MS = 15_000;
 
 export class SystemdNotifier {
   /** systemd's notify socket, or null: then every method is a no-op. */
@@ -113,9 +114,11 @@ export class SystemdNotifier {
   readonly #clock: () => bigint;
   readonly #extendEveryMs: number;
   readonly #statusEveryMs: number;
+  readonly #deadlineSlackMs: number;
   readonly #failed = new Set<string>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #extendTimer: NodeJS.Timeout | null = null;
+  #extending: 'starting' | 'reloading' | 'stopping' | null = null;
   #ready = false;
   #stopping = false;
   #reloadAnnounced = false;
@@ -135,6 +138,7 @@ export class SystemdNotifier {
     this.#clock = options.clock ?? monotonicUsec;
     this.#extendEveryMs = options.extendEveryMs ?? 5_000;
     this.#statusEveryMs = options.statusEveryMs ?? 2_000;
+    this.#deadlineSlackMs = options.deadlineSlackMs ?? 15_000;
   }
 
   get enabled(): boolean {
@@ -191,7 +195,7 @@ export class SystemdNotifier {
         this.#lastStatus = '';
       }
       if (to === 'reloading' || to === 'stopping') this.#startExtending(source, to);
-      else this.#stopExtending();
+      else if (this.#extending !== 'starting') this.#stopExtending();
       if (to === 'stopped') this.close();
       else refresh();
     };
@@ -211,6 +215,7 @@ export class SystemdNotifier {
       this.#every(this.watchdogMs, () => this.notify({ WATCHDOG: 1 }));
     }
     this.#every(this.#statusEveryMs, refresh);
+    if (!this.#ready) this.#startExtending(source, 'starting');
   }
 
   /** Reports a start that failed (shown by systemctl status until the unit restarts). */
@@ -230,6 +235,7 @@ export class SystemdNotifier {
   #becomeReady(source: NotifierSource): void {
     if (this.#ready) return;
     this.#ready = true;
+    if (this.#extending === 'starting') this.#stopExtending();
     this.#lastStatus = this.#statusText(source);
     this.notify({ READY: 1, STATUS: this.#lastStatus });
   }
@@ -249,15 +255,18 @@ export class SystemdNotifier {
     this.notify({ STATUS: text });
   }
 
-  // Extends systemd's current timeout (TimeoutStartSec= covers ExecReload=, TimeoutStopSec= the
-  // stop) at once and then every few seconds, but only until the supervisor's own worst case for
-  // this operation has passed: its deadlines (ready.timeout, drain.timeout, then SIGKILL) end it
-  // by then, and if something still hangs, systemd's timeout should fire.
-  #startExtending(source: NotifierSource, what: 'reloading' | 'stopping'): void {
+  // Extends systemd's current timeout (TimeoutStartSec= covers the start and ExecReload=,
+  // TimeoutStopSec= the stop) at once and then every few seconds, but only until the supervisor's
+  // own worst case for this operation has passed: its deadlines (ready.timeout, drain.timeout,
+  // then SIGKILL) end it by then, and if something still hangs, systemd's timeout should fire.
+  // The start gets one ready.timeout: a first generation that keeps failing is not waited for.
+  #startExtending(source: NotifierSource, what: 'starting' | 'reloading' | 'stopping'): void {
     this.#stopExtending();
-    const { ready, drain } = source.config;
+    const { ready, drain, stopGraceMs = 0 } = source.config;
     const drainWorst = Math.min(drain.timeoutMs, QUIESCE_LIMIT_MS) + drain.timeoutMs;
-    const worstMs = (what === 'reloading' ? ready.timeoutMs + drainWorst : drainWorst) + DEADLINE_SLACK_MS;
+    const worst = { starting: ready.timeoutMs, reloading: ready.timeoutMs + drainWorst, stopping: stopGraceMs + drainWorst };
+    const worstMs = worst[what] + this.#deadlineSlackMs;
+    this.#extending = what;
     const until = Date.now() + worstMs;
     const extendUsec = BigInt(this.#extendEveryMs + 5_000) * 1000n;
     const extend = () => {
@@ -269,6 +278,7 @@ export class SystemdNotifier {
   }
 
   #stopExtending(): void {
+    this.#extending = null;
     if (this.#extendTimer === null) return;
     clearInterval(this.#extendTimer);
     this.#timers.delete(this.#extendTimer);

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { forEachLine, OutputTail } from './output.js';
 import { transition, workerTransitions, type WorkerEvent, type WorkerState } from './transitions.js';
-import { terminate, type TerminateResult } from './terminate.js';
+import { killGroupRemnants, terminate, type TerminateResult } from './terminate.js';
+import { ownChildren } from './own-children.js';
 
 export interface WorkerSpec {
   generation: number;
@@ -50,12 +51,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
       detached: true, // its own process group, so a drain or kill reaches its helpers too
       ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
     });
+    ownChildren.add(this.#child.pid); // libuv reaps it; the orphan reaper must not
     this.#child.once('error', (error) => {
       // spawn() itself failed (the shim is missing or the cwd vanished): report it as an exit.
       this.tail.push(`cannot start worker: ${error.message}`);
       this.#onExit({ code: 127, signal: null });
     });
-    this.#child.once('exit', (code, signal) => this.#onExit({ code, signal }));
+    this.#child.once('exit', (code, signal) => {
+      ownChildren.delete(this.#child.pid); // reaped by libuv
+      this.#onExit({ code, signal });
+    });
     for (const stream of ['stdout', 'stderr'] as const) {
       const source = this.#child[stream];
       if (source === null) continue;
@@ -105,6 +110,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #onExit(exit: WorkerExit): void {
     if (this.exitInfo) return;
     this.exitInfo = exit;
+    // However the worker ended (drained, crashed, killed by someone else), what it forked into its
+    // process group goes with it: a helper left behind may hold the listening socket or the port.
+    if (this.#child.pid !== undefined) killGroupRemnants(this.#child.pid);
     this.apply('exit');
     this.emit('exit', exit);
   }

@@ -87,7 +87,11 @@ export function tcpListenHint(
   if (code === 'EACCES' && syscall === 'bind' && context.port > 0 && context.port < 1024) {
     return 'ports below 1024 need root or CAP_NET_BIND_SERVICE';
   }
-  if (code === 'EADDRNOTAVAIL') return 'the address is not on this host';
+  if (code === 'EADDRNOTAVAIL') {
+    return context.family === 6
+      ? 'the address is not on this host (is IPv6 disabled? see net.ipv6.conf.all.disable_ipv6): listen on an address the host has, or an IPv4 one'
+      : 'the address is not on this host: listen on an address the host has, or 0.0.0.0';
+  }
   if (code === 'EAFNOSUPPORT' && context.family === 6) return 'IPv6 is not available on this host';
   if (code === 'ENODEV') return 'the IPv6 scope (the part after %) names no interface on this host';
   return undefined;

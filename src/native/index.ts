@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import { endianness } from 'node:os';
+import { constants as osConstants, endianness } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -40,6 +40,11 @@ interface RawCredentials {
   uid: number;
   gid: number;
 }
+interface RawWaitStatus {
+  pid: number;
+  code: number | null;
+  signal: number | null;
+}
 interface RawNotifyMessage extends RawCredentials {
   text: string;
   truncated: boolean;
@@ -59,6 +64,9 @@ interface Addon {
   dupCloexec(fd: number): number;
   close(fd: number): number;
   getpgid(pid: number): number;
+  waitpidNoHang(pid: number): RawWaitStatus | null | number;
+  setChildSubreaper(on: boolean): number;
+  getChildSubreaper(): number;
   notifySend(path: string, message: string): number;
   notifyBind(path: string): number;
   notifyRecv(fd: number): RawNotifyMessage | null | number;
@@ -299,6 +307,47 @@ export function getpgid(pid: number): number {
     throw new SyscallError('getpgid', result, { detail: `pid ${pid}`, ...(hint ? { hint } : {}) });
   }
   return result;
+}
+
+export interface ReapedChild {
+  pid: number;
+  code: number | null; // exit code, when it exited
+  signal: NodeJS.Signals | number | null; // the signal that killed it (its name when known)
+}
+
+/**
+ * waitpid(pid, WNOHANG) for one pid (never -1, which would steal the exit statuses of the children
+ * Node itself spawned): the exit when pid had exited and is now reaped, null while it runs.
+ * Throws SyscallError (ECHILD: pid is not a child of this process).
+ */
+export function waitpidNoHang(pid: number): ReapedChild | null {
+  if (!Number.isInteger(pid) || pid <= 0) throw new RangeError(`waitpidNoHang: pid ${String(pid)} is not a positive integer`);
+  const result = addon().waitpidNoHang(pid);
+  if (result === null) return null;
+  if (isErrno(result)) {
+    const hint = errnoName(result) === 'ECHILD' ? 'not a child of this process (or already reaped)' : undefined;
+    throw new SyscallError('waitpid', result, { detail: `pid ${pid}`, ...(hint ? { hint } : {}) });
+  }
+  const name = result.signal === null ? null : signalName(result.signal);
+  return { pid: result.pid, code: result.code, signal: name };
+}
+
+function signalName(signal: number): NodeJS.Signals | number {
+  const entry = Object.entries(osConstants.signals).find(([, number]) => number === signal);
+  return entry ? (entry[0] as NodeJS.Signals) : signal;
+}
+
+/** prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented to this process. */
+export function setChildSubreaper(on: boolean): void {
+  const result = addon().setChildSubreaper(on);
+  if (isErrno(result)) throw new SyscallError('prctl', result, { detail: 'PR_SET_CHILD_SUBREAPER' });
+}
+
+/** prctl(PR_GET_CHILD_SUBREAPER): whether this process is a child subreaper. */
+export function isChildSubreaper(): boolean {
+  const result = addon().getChildSubreaper();
+  if (isErrno(result)) throw new SyscallError('prctl', result, { detail: 'PR_GET_CHILD_SUBREAPER' });
+  return result === 1;
 }
 
 /** The pid/uid/gid of the process at the other end of a unix stream socket (SO_PEERCRED). */

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { shimPath } from '../../src/native/index.js';
 import type { DaemonStatus } from '../../src/control/protocol.js';
 
 export const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -81,6 +82,12 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
   // Runs in the daemon's directory before the config is written and the daemon starts.
   prepare?: (dir: string) => void;
+  // Extra arguments for `supervisor run` (such as --subreaper).
+  args?: string[];
+  // A command the daemon runs under, e.g. ['setpriv', '--inh-caps=-all', ...]; node and the CLI follow.
+  launcher?: string[];
+  // Which raw stdout lines to keep in `logs` (default: all); a flood test keeps the daemon's own.
+  keepLine?: (raw: string) => boolean;
 }
 
 // A real supervisor daemon in a temporary directory, with everything it started reaped on stop().
@@ -108,7 +115,9 @@ export class Daemon {
     const daemon = new Daemon(options.port ?? (await freePort()));
     options.prepare?.(daemon.dir);
     daemon.writeConfig(options.config);
-    daemon.#spawn(options.env);
+    daemon.#launcher = options.launcher ?? [];
+    daemon.#keepLine = options.keepLine ?? (() => true);
+    daemon.#spawn(options.env, options.args);
     if (options.waitReady !== false) {
       try {
         await daemon.waitForLog('all workers ready', (line) => line.msg === 'all workers ready', 20_000);
@@ -128,10 +137,16 @@ export class Daemon {
     writeFileSync(this.configPath, text);
   }
 
-  #spawn(env?: NodeJS.ProcessEnv): void {
-    this.child = spawn(process.execPath, [cliPath, 'run', '-c', this.configPath], {
+  #launcher: string[] = [];
+  #keepLine: (raw: string) => boolean = () => true;
+
+  #spawn(env?: NodeJS.ProcessEnv, args: string[] = []): void {
+    // Through the exec shim (PR_SET_PDEATHSIG): if the test process is killed (a runner
+    // timeout), the daemon dies with it and takes its workers along, so no test leaves one behind.
+    const [program, ...prefix] = [shimPath, ...this.#launcher, process.execPath];
+    this.child = spawn(program!, [...prefix, cliPath, 'run', '-c', this.configPath, ...args], {
       cwd: this.dir,
-      env: { ...process.env, ...env },
+      env: { ...process.env, SUPERVISOR_PID: String(process.pid), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let pending = '';
@@ -141,6 +156,7 @@ export class Daemon {
       while ((newline = pending.indexOf('\n')) !== -1) {
         const line = pending.slice(0, newline);
         pending = pending.slice(newline + 1);
+        if (!this.#keepLine(line)) continue;
         try {
           this.logs.push(JSON.parse(line) as LogLine);
         } catch {
@@ -148,7 +164,7 @@ export class Daemon {
         }
       }
     });
-    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => this.stderrLines.push(...chunk.split('\n').filter(Boolean)));
+    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => this.stderrLines.push(...chunk.split('\n').filter((line) => line !== '' && this.#keepLine(line))));
     this.child.on('exit', (code) => {
       this.exitCode = code;
       this.#resolveExit(code);

@@ -1,0 +1,149 @@
+// Everything a run leaves behind: the tables on stdout, bench/results/latest.{json,md,svg}, and
+// (unless --no-docs) the chart and tables in docs/.
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { renderChart } from './chart.js';
+import type { BenchOptions } from './flags.js';
+import type { Machine } from './machine.js';
+import type { StrategyOutcome, ThroughputComparison } from './spec.js';
+import { failureRows, failureWhenRows, markdownTable, plainTable, reloadRows, throughputRows } from './table.js';
+
+export interface ReportInput {
+  options: BenchOptions;
+  outcomes: StrategyOutcome[];
+  throughput: ThroughputComparison | string; // a string says why there is none
+  machine: Machine;
+  startedAt: string;
+  losslessKey: boolean;
+  nsProblem: string | null;
+  root: string;
+}
+
+const DOCS_START = '<!-- bench:latest:start (written by npm run bench) -->';
+const DOCS_END = '<!-- bench:latest:end -->';
+
+/** reuseport (steer) against node:cluster, from the interleaved comparison; the issue asks >= 1.5x. */
+export function throughputRatio(throughput: ThroughputComparison | string) {
+  if (typeof throughput === 'string') return null;
+  const rps = (id: string) => throughput.entries.find((e) => e.strategy === id)?.medianRps;
+  const reuseport = rps('steer');
+  const cluster = rps('cluster');
+  if (reuseport === undefined || cluster === undefined || cluster === 0) return null;
+  return { reuseportRps: reuseport, clusterRps: cluster, ratio: Math.round((reuseport / cluster) * 100) / 100 };
+}
+
+/** p99 during reloads against steady state, per load mode (the issue asks <= 1.5x for steer). */
+export function latencyRatios(outcomes: StrategyOutcome[], id: string) {
+  const result = outcomes.find((o) => o.strategy === id && o.status === 'ran')?.result;
+  if (!result) return null;
+  return (['new-connection', 'keep-alive'] as const).map((mode) => {
+    const m = result.modes[mode];
+    return { mode, steadyP99: m.steady.p99, reloadP99: m.reload.p99, ratio: m.steady.p99 > 0 ? Math.round((m.reload.p99 / m.steady.p99) * 100) / 100 : null };
+  });
+}
+
+export function report(input: ReportInput): void {
+  const { options, outcomes, throughput, machine, startedAt } = input;
+  const int = (n: number) => n.toLocaleString('en-US');
+  const failures = failureRows(outcomes);
+  const reloads = reloadRows(outcomes);
+  const when = failureWhenRows(outcomes);
+  const tp = typeof throughput === 'string' ? null : throughputRows(throughput);
+  const ratio = throughputRatio(throughput);
+  const steer = latencyRatios(outcomes, 'steer');
+
+  const ratioLine = ratio
+    ? `throughput ratio, new connection per request, ${options.workers} workers: reuseport (steer) ${int(ratio.reuseportRps)} req/s / node:cluster ${int(ratio.clusterRps)} req/s = ${ratio.ratio}x`
+    : `throughput ratio reuseport/cluster: not measured (${typeof throughput === 'string' ? throughput : 'needs steer and cluster'})`;
+  const steerLine = steer
+    ? `reuseport+steer p99, steady -> during reloads: ${steer.map((r) => `${r.mode} ${r.steadyP99} -> ${r.reloadP99} ms (${r.ratio ?? '?'}x)`).join('; ')}`
+    : null;
+  const setup =
+    `${options.workers} workers; load: ${options.concurrency} new-connection + ${options.concurrency} keep-alive closed-loop users, no retries, ` +
+    `${options.loadProcesses} load processes; ${options.reloads} reloads, ${options.gapMs} ms apart; steady window ${options.durationMs / 1000} s`;
+  const machineLine = `${machine.kernel}, ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, load average at start ${machine.loadAverageAtStart.join(' ')}`;
+  const tpTitle =
+    typeof throughput === 'string'
+      ? `Throughput comparison: ${throughput}`
+      : `Throughput, new connection per request, no reloads: ${options.concurrency} users, ${throughput.rounds} rounds of ${throughput.sliceMs / 1000} s slices per strategy, taken in turn`;
+  const notes = outcomes.flatMap((o) => (o.result && o.result.notes.length > 0 ? [`${o.label}: ${o.result.notes.join('; ')}`] : []));
+
+  const text = [
+    '',
+    tpTitle,
+    ...(tp ? [plainTable(tp)] : []),
+    '',
+    `Failed requests and latency (ms) during ${options.reloads} reloads; steady = before the first reload, reload = started between trigger and old gone`,
+    plainTable(failures),
+    '',
+    'Reloads',
+    plainTable(reloads),
+    '',
+    ...(when.rows.length > 0 ? ['When the failed requests had started', plainTable(when), ''] : []),
+    ratioLine,
+    ...(steerLine ? [steerLine] : []),
+    `setup: ${setup}`,
+    `machine: ${machineLine}`,
+    ...notes.map((note) => `note: ${note}`),
+  ].join('\n');
+  process.stdout.write(`${text}\n`);
+
+  const markdown = [
+    `Run of ${startedAt}. ${setup}. Machine: ${machineLine}.`,
+    '',
+    `${tpTitle}:`,
+    '',
+    ...(tp ? [markdownTable(tp), ''] : []),
+    `Failed requests and latency (ms) during ${options.reloads} reloads (steady: before the first reload; reload: started between trigger and old gone):`,
+    '',
+    markdownTable(failures),
+    '',
+    markdownTable(reloads),
+    '',
+    ...(when.rows.length > 0 ? ['When the failed requests had started:', '', markdownTable(when), ''] : []),
+    ratioLine,
+    ...(steerLine ? ['', steerLine] : []),
+    '',
+    ...notes.map((note) => `- ${note}`),
+  ].join('\n');
+
+  const out = path.resolve(options.out);
+  mkdirSync(path.dirname(out), { recursive: true });
+  const base = out.replace(/\.json$/, '');
+  writeFileSync(`${base}.svg`, renderChart(outcomes, [`${startedAt.slice(0, 19).replace('T', ' ')} UTC · ${setup}`, machineLine]));
+  writeFileSync(`${base}.md`, `${markdown}\n`);
+  const json = {
+    schema: 1,
+    startedAt,
+    machine,
+    options,
+    losslessKey: input.losslessKey,
+    namespaces: input.nsProblem ?? 'yes',
+    throughputRatio: ratio,
+    steerLatency: steer,
+    throughput,
+    strategies: outcomes,
+    table: text,
+  };
+  writeFileSync(out, `${JSON.stringify(json, null, 1)}\n`);
+  const written = [out, `${base}.svg`, `${base}.md`];
+  if (options.docs) written.push(...updateDocs(input.root, `${base}.svg`, markdown));
+  process.stderr.write(`bench: wrote ${written.map((file) => path.relative(process.cwd(), file) || file).join(', ')}\n`);
+}
+
+// The docs show the latest run: the chart file, and the tables between two markers.
+function updateDocs(root: string, svgPath: string, markdown: string): string[] {
+  const chart = path.join(root, 'docs/benchmark-latest.svg');
+  copyFileSync(svgPath, chart);
+  const page = path.join(root, 'docs/benchmarks.md');
+  if (!existsSync(page)) return [chart];
+  const text = readFileSync(page, 'utf8');
+  const start = text.indexOf(DOCS_START);
+  const end = text.indexOf(DOCS_END);
+  if (start < 0 || end < start) {
+    process.stderr.write(`bench: ${page} has no ${DOCS_START} ... ${DOCS_END} block: tables not copied there\n`);
+    return [chart];
+  }
+  writeFileSync(page, `${text.slice(0, start + DOCS_START.length)}\n${markdown}\n${text.slice(end)}`);
+  return [chart, page];
+}

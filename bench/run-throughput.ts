@@ -1,0 +1,121 @@
+// The throughput comparison: steady req/s with a new connection per request, several strategies
+// in the same namespace at the same time, loaded in turn. All targets start first and sit idle
+// (an idle server costs nothing); then each round gives every target one slice of load, in an
+// order rotated each round. Background work on the machine changes over seconds to minutes, so
+// slices a second apart see about the same machine, which sequential runs minutes apart do not.
+//
+//   node dist/bench/run-throughput.js SPEC.json      (the orchestrator runs it inside `unshare -n`)
+import { readFileSync, writeFileSync } from 'node:fs';
+import { LoadPool } from './load/pool.js';
+import { throughput } from './lib/analyse.js';
+import { busyBetween, sampleCpu } from './lib/cpu.js';
+import type { ThroughputComparison, ThroughputEntry, ThroughputSpec } from './lib/spec.js';
+import { median, summarize } from './lib/stats.js';
+import { strategy as findStrategy } from './lib/strategies.js';
+import { startTarget } from './targets/start.js';
+import { now, type Target } from './targets/target.js';
+
+const spec = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as ThroughputSpec;
+const strategies = spec.strategies.map(findStrategy);
+const log = (text: string) => process.stderr.write(`[throughput] ${text}\n`);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+const targets: (Target | undefined)[] = [];
+let pool: LoadPool | undefined;
+let cleaning: Promise<void> | undefined;
+
+function cleanup(): Promise<void> {
+  cleaning ??= Promise.allSettled([pool?.close(), ...targets.map((t) => t?.stop())]).then(() => undefined);
+  return cleaning;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+interface Slice {
+  rps: number;
+  failed: number;
+  failures: Record<string, number>;
+  latencies: Float32Array;
+  clientCores: number;
+  machineBusy: number | null;
+}
+
+async function slice(target: Target, load: LoadPool): Promise<Slice> {
+  const started = now();
+  load.run({ host: target.host, port: target.port, newConnection: spec.concurrency, keepAlive: 0, timeoutMs: spec.timeoutMs });
+  await sleep(spec.warmupMs);
+  const cpuFrom = sampleCpu();
+  await sleep(spec.sliceMs);
+  const cpuTo = sampleCpu();
+  const ended = now();
+  const { records, cpuMs } = await load.stop(spec.timeoutMs + 5000);
+  const window = { from: started + spec.warmupMs, to: started + spec.warmupMs + spec.sliceMs };
+  const result = throughput(records, window);
+  const latencies = records.latencyMs.filter((_, i) => records.outcome[i] === 0);
+  return {
+    rps: result.rps,
+    failed: result.failed,
+    failures: result.failures,
+    latencies,
+    clientCores: cpuMs / (ended - started),
+    machineBusy: busyBetween(cpuFrom, cpuTo),
+  };
+}
+
+async function main(): Promise<ThroughputComparison> {
+  log(`${strategies.map((s) => s.id).join(', ')}: ${spec.rounds} rounds of ${spec.sliceMs} ms slices, ${spec.concurrency} new-connection users`);
+  const started = await Promise.allSettled([
+    ...strategies.map((s, i) => startTarget(s, spec).then((t) => (targets[i] = t))),
+    LoadPool.start(spec.loadProcesses).then((p) => (pool = p)),
+  ]);
+  for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
+  const load = pool!;
+  const slices: Slice[][] = strategies.map(() => []);
+  for (let round = 0; round < spec.rounds; round++) {
+    for (let k = 0; k < strategies.length; k++) {
+      const i = (k + round) % strategies.length; // rotate, so no strategy always goes first
+      slices[i]!.push(await slice(targets[i]!, load));
+    }
+    log(`round ${round + 1}: ${strategies.map((s, i) => `${s.id} ${slices[i]!.at(-1)!.rps}`).join(', ')} req/s`);
+  }
+  const entries = strategies.map((s, i): ThroughputEntry => {
+    const mine = slices[i]!;
+    const failures: Record<string, number> = {};
+    for (const sl of mine) for (const [type, n] of Object.entries(sl.failures)) failures[type] = (failures[type] ?? 0) + n;
+    const busy = mine.flatMap((sl) => (sl.machineBusy === null ? [] : [sl.machineBusy]));
+    const all = new Float64Array(mine.reduce((n, sl) => n + sl.latencies.length, 0));
+    let at = 0;
+    for (const sl of mine) {
+      all.set(sl.latencies, at);
+      at += sl.latencies.length;
+    }
+    return {
+      strategy: s.id,
+      label: s.label,
+      slicesRps: mine.map((sl) => sl.rps),
+      medianRps: median(mine.map((sl) => sl.rps)),
+      failed: mine.reduce((n, sl) => n + sl.failed, 0),
+      failures,
+      latency: summarize(all),
+      clientCores: Math.round((mine.reduce((n, sl) => n + sl.clientCores, 0) / mine.length) * 100) / 100,
+      machineBusy: busy.length ? Math.round((busy.reduce((a, b) => a + b, 0) / busy.length) * 100) / 100 : null,
+    };
+  });
+  return { where: spec.where, migrateReq: spec.migrateReq, rounds: spec.rounds, sliceMs: spec.sliceMs, entries };
+}
+
+try {
+  const result = await main();
+  await cleanup();
+  writeFileSync(spec.resultPath, JSON.stringify(result));
+  process.exit(0);
+} catch (error) {
+  log(`failed: ${(error as Error).stack ?? String(error)}`);
+  await cleanup();
+  process.exit(1);
+}

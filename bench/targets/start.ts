@@ -1,0 +1,26 @@
+// Starts the target of a strategy: the one place that maps a strategy to its server.
+import type { Strategy } from '../lib/strategies.js';
+import { ClusterTarget } from './cluster.js';
+import { NaiveTarget } from './naive.js';
+import { SupervisorTarget } from './supervisor.js';
+import type { Target } from './target.js';
+
+export interface StartOptions {
+  workers: number;
+  drainMs: number;
+  losslessKey: boolean; // the daemon's config knows `lossless:`; else the supervisor's default applies
+}
+
+export function startTarget(strategy: Strategy, options: StartOptions): Promise<Target> {
+  switch (strategy.kind) {
+    case 'supervisor': {
+      const supervisor = { ...strategy.supervisor!, workers: options.workers };
+      if (!options.losslessKey) delete supervisor.lossless;
+      return SupervisorTarget.start(supervisor);
+    }
+    case 'naive':
+      return NaiveTarget.start({ workers: options.workers, drainMs: options.drainMs });
+    case 'cluster':
+      return ClusterTarget.start({ workers: options.workers, drainMs: options.drainMs });
+  }
+}

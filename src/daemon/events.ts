@@ -1,0 +1,60 @@
+import { EventEmitter } from 'node:events';
+
+// The daemon's lifecycle events, one bus per supervisor: what `supervisor events` streams and what
+// the metrics count. Each event is a fact with the same fields as its log line (gen, worker, pid,
+// from/to), plus `event` (its name) and `time` (ISO 8601). docs/operations.md lists them all.
+export type LifecycleEventName =
+  | 'supervisor-state' // { from, to }
+  | 'generation-state' // { gen, from, to }
+  | 'worker-started' // { gen, worker, pid, restart }  restart: 0 for a first start, n for the nth restart of the slot
+  | 'worker-state' // { gen, worker, pid, from, to }
+  | 'worker-exit' // { gen, worker, pid, code, signal, restartInMs }  restartInMs null: not restarted
+  | 'crash-loop' // { gen, worker, bootFailures, lastLines }
+  | 'worker-drained' // { gen, worker, pid, durationMs, killed }  killed: SIGKILL at drain.timeout
+  | 'reload-start' // { trigger }
+  | 'reload-phase' // { phase, ...fields of the same `supervisor reload --json` event }
+  | 'reload-result' // { outcome, generation, reason, trigger, durationMs, release }
+  | 'orphan-reaped'; // { pid, code, signal }  a reparented descendant reaped (PID 1 / subreaper)
+
+export interface LifecycleEvent {
+  event: LifecycleEventName;
+  time: string;
+  [field: string]: unknown;
+}
+
+// A subscriber is a function; unsubscribe with the function subscribe() returns. Listeners are not
+// capped (each `supervisor events` client is one), but subscribers() tells how many there are, so
+// a leak shows in `status`.
+export class LifecycleBus {
+  readonly #emitter = new EventEmitter<{ event: [LifecycleEvent] }>();
+
+  constructor() {
+    this.#emitter.setMaxListeners(0);
+  }
+
+  publish(event: LifecycleEventName, fields: Record<string, unknown> = {}): void {
+    const record: LifecycleEvent = { ...fields, event, time: new Date().toISOString() };
+    // A subscriber that throws must not break the lifecycle step that published the event.
+    for (const listener of this.#emitter.listeners('event') as Array<(event: LifecycleEvent) => void>) {
+      try {
+        listener(record);
+      } catch {
+        // the subscriber's own problem (a closed control connection, a metrics bug)
+      }
+    }
+  }
+
+  subscribe(listener: (event: LifecycleEvent) => void): () => void {
+    this.#emitter.on('event', listener);
+    let subscribed = true;
+    return () => {
+      if (!subscribed) return;
+      subscribed = false;
+      this.#emitter.off('event', listener);
+    };
+  }
+
+  subscribers(): number {
+    return this.#emitter.listenerCount('event');
+  }
+}

@@ -1,0 +1,79 @@
+import http from 'node:http';
+import type { Logger } from '../log.js';
+import type { ListenAddress } from '../config/index.js';
+import type { DaemonStatus } from '../control/protocol.js';
+import { healthOf } from './health.js';
+import type { SupervisorMetrics } from './metrics.js';
+
+// The supervisor's own HTTP listener (config `metrics:`), never in the workers' data path:
+//   GET /metrics   Prometheus text format
+//   GET /healthz   200 "serving" | 503 "starting" | 503 "draining": for load balancers and
+//                  Kubernetes readiness probes
+//   GET /livez     200 while the daemon's event loop answers: for liveness probes (stays 200 while
+//                  draining, so a probe never kills a supervisor that is stopping on purpose)
+export class HttpEndpoint {
+  readonly #server: http.Server;
+  readonly #address: ListenAddress;
+  readonly #log: Logger;
+
+  constructor(address: ListenAddress, source: { status(): DaemonStatus }, metrics: SupervisorMetrics, log: Logger) {
+    this.#address = address;
+    this.#log = log;
+    this.#server = http.createServer((req, res) => {
+      void this.#answer(req, res, source, metrics).catch((error: Error) => {
+        log.error({ err: error, path: req.url }, 'metrics endpoint failed to answer');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`internal error: ${error.message}\n`);
+      });
+    });
+    this.#server.keepAliveTimeout = 5_000;
+    this.#server.requestTimeout = 10_000;
+  }
+
+  // Binds the address; rejects with the listen error (EADDRINUSE, EACCES) named with the address.
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) => {
+        reject(new Error(`metrics ${this.#address.text}: cannot listen (${error.code ?? error.message}): choose a free port for metrics:, or remove it`, { cause: error }));
+      };
+      this.#server.once('error', onError);
+      this.#server.listen({ host: this.#address.host, port: this.#address.port, exclusive: true }, () => {
+        this.#server.off('error', onError);
+        this.#log.info({ metrics: this.#address.text }, 'metrics and health endpoint listening (/metrics, /healthz, /livez)');
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.#server.listening) return resolve();
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  async #answer(req: http.IncomingMessage, res: http.ServerResponse, source: { status(): DaemonStatus }, metrics: SupervisorMetrics): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const text = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return text(405, 'use GET or HEAD\n');
+    }
+    switch (path) {
+      case '/metrics':
+        return text(200, await metrics.text(), metrics.contentType);
+      case '/healthz': {
+        const verdict = healthOf(source.status());
+        return text(verdict.status, `${verdict.state}\n`);
+      }
+      case '/livez':
+        return text(200, 'alive\n');
+      default:
+        return text(404, 'not found: GET /metrics, /healthz or /livez\n');
+    }
+  }
+}

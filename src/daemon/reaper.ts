@@ -1,0 +1,138 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Logger } from '../log.js';
+import { isChildSubreaper, waitpidNoHang, type ReapedChild } from '../native/index.js';
+import type { LifecycleBus } from './events.js';
+import { ownChildren } from './own-children.js';
+
+// PID 1 duty: orphaned descendants (a worker's double-forked helper whose parent died) are
+// reparented to PID 1, or to the nearest child subreaper, and stay zombies until that process
+// waits for them. Node waits only for the children it spawned, by pid, so the supervisor reaps
+// the others itself: every interval it lists its children, and for each zombie that is not one of
+// Node's own (own-children.ts) it calls waitpid(pid, WNOHANG) on that one pid. It never waits for
+// "any child", which would steal the exit statuses of the workers.
+export const REAP_INTERVAL_MS = 500;
+
+export type ReaperRole = 'pid1' | 'subreaper';
+
+// Whether this process inherits orphans at all: as PID 1 (a container's entrypoint), or when it
+// (or whoever exec'd it) set PR_SET_CHILD_SUBREAPER.
+export function reaperRole(pid = process.pid): ReaperRole | null {
+  if (pid === 1) return 'pid1';
+  try {
+    return isChildSubreaper() ? 'subreaper' : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface ReaperOptions {
+  log: Logger;
+  events: LifecycleBus;
+  intervalMs?: number;
+  pid?: number;
+}
+
+export class OrphanReaper {
+  readonly #log: Logger;
+  readonly #events: LifecycleBus;
+  readonly #intervalMs: number;
+  readonly #pid: number;
+  #timer: NodeJS.Timeout | null = null;
+  #reaped = 0;
+
+  constructor(options: ReaperOptions) {
+    this.#log = options.log;
+    this.#events = options.events;
+    this.#intervalMs = options.intervalMs ?? REAP_INTERVAL_MS;
+    this.#pid = options.pid ?? process.pid;
+  }
+
+  get reaped(): number {
+    return this.#reaped;
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => this.reapNow(), this.#intervalMs);
+    this.#timer.unref(); // the reaper never keeps the daemon alive by itself
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  // Reaps every zombie child that Node does not own; returns what was reaped.
+  reapNow(): ReapedChild[] {
+    const reaped: ReapedChild[] = [];
+    for (const pid of childPids(this.#pid)) {
+      if (ownChildren.has(pid) || processState(pid) !== 'Z') continue;
+      let exit: ReapedChild | null;
+      try {
+        exit = waitpidNoHang(pid);
+      } catch (error) {
+        this.#log.debug({ pid, err: error }, 'orphan could not be reaped');
+        continue;
+      }
+      if (exit === null) continue;
+      reaped.push(exit);
+      this.#reaped++;
+      this.#log.info({ orphan: exit.pid, code: exit.code, signal: exit.signal }, 'reaped an orphaned process');
+      this.#events.publish('orphan-reaped', { pid: exit.pid, code: exit.code, signal: exit.signal });
+    }
+    return reaped;
+  }
+}
+
+// The children of pid: /proc/PID/task/*/children (an orphan is reparented to one of the reaper's
+// threads), else, on kernels without CONFIG_PROC_CHILDREN, every process whose ppid is pid.
+export function childPids(pid: number): number[] {
+  const found = new Set<number>();
+  let listed = false;
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      let text: string;
+      try {
+        text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      listed = true;
+      for (const word of text.split(/\s+/)) if (/^\d+$/.test(word)) found.add(Number(word));
+    }
+  } catch {
+    // no /proc: nothing to reap here
+  }
+  if (listed) return [...found];
+  for (const entry of safeReaddir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(Number(entry));
+    if (stat?.ppid === pid) found.add(Number(entry));
+  }
+  return [...found];
+}
+
+// The one-letter state from /proc/PID/stat (R, S, D, Z, ...), or null when pid is gone.
+export function processState(pid: number): string | null {
+  return readStat(pid)?.state ?? null;
+}
+
+function readStat(pid: number): { state: string; ppid: number } | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // "pid (comm) S ppid ...": comm may contain spaces and parentheses; the last ')' ends it.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0] ?? '?', ppid: Number(fields[1]) };
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}

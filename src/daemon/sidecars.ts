@@ -1,0 +1,49 @@
+import type { Logger } from '../log.js';
+import type { SupervisorConfig } from '../config/index.js';
+import { setChildSubreaper } from '../native/index.js';
+import { HttpEndpoint } from './http-endpoint.js';
+import { SupervisorMetrics } from './metrics.js';
+import { OrphanReaper, reaperRole } from './reaper.js';
+import type { Supervisor } from './supervisor.js';
+
+// What runs beside the supervisor for operators, each optional: the metrics/health HTTP listener
+// (config `metrics:`) and the orphan reaper (as PID 1, or a child subreaper: `run --subreaper`).
+export class Sidecars {
+  #endpoint: HttpEndpoint | null = null;
+  #metrics: SupervisorMetrics | null = null;
+  #reaper: OrphanReaper | null = null;
+
+  // Call before the first worker starts: an orphan of a worker goes to whoever is the nearest
+  // subreaper at the moment its parent dies.
+  static becomeSubreaper(log: Logger): void {
+    setChildSubreaper(true);
+    log.info('child subreaper: orphaned descendants of the workers are reparented to the supervisor and reaped by it');
+  }
+
+  // Starts the reaper where this process inherits orphans, and the HTTP listener when configured.
+  // Rejects when the listener cannot bind; what was started is closed by close().
+  async start(supervisor: Supervisor, config: SupervisorConfig, log: Logger): Promise<void> {
+    const role = reaperRole();
+    if (role !== null) {
+      this.#reaper = new OrphanReaper({ log, events: supervisor.events });
+      this.#reaper.start();
+      log.info({ role }, role === 'pid1' ? 'running as PID 1: reaping orphaned processes' : 'child subreaper: reaping orphaned processes');
+    }
+    if (config.metrics !== null) {
+      this.#metrics = new SupervisorMetrics(supervisor);
+      this.#endpoint = new HttpEndpoint(config.metrics, supervisor, this.#metrics, log);
+      await this.#endpoint.listen();
+    }
+  }
+
+  // After the supervisor has stopped: /healthz answered "draining" until here.
+  async close(): Promise<void> {
+    this.#reaper?.reapNow();
+    this.#reaper?.stop();
+    await this.#endpoint?.close();
+    this.#metrics?.close();
+    this.#endpoint = null;
+    this.#metrics = null;
+    this.#reaper = null;
+  }
+}

@@ -1,0 +1,76 @@
+// The `status --json` schema (docs/status-schema.md) as a strict zod schema: a field the daemon
+// adds without documenting it, or a type that changes, fails the test that parses with it.
+import * as z from 'zod';
+
+const iso = z.string().refine((text) => !Number.isNaN(Date.parse(text)) && text.endsWith('Z'), 'an ISO 8601 UTC time');
+const release = z.strictObject({ path: z.string().startsWith('/'), revision: z.string().nullable() });
+
+export const workerStatusSchema = z.strictObject({
+  slot: z.number().int().min(1),
+  pid: z.number().int().positive().nullable(),
+  state: z.enum(['starting', 'ready', 'draining', 'exited', 'backoff']),
+  readySince: iso.nullable(),
+  uptimeMs: z.number().int().min(0).nullable(),
+  restarts: z.number().int().min(0),
+  crashLooping: z.boolean(),
+  acceptQueue: z.number().int().min(0).nullable(),
+  lastExit: z.string().nullable(),
+});
+
+export const generationStatusSchema = z.strictObject({
+  generation: z.number().int().min(1),
+  state: z.enum(['starting', 'serving', 'draining', 'retired', 'failed']),
+  cwd: z.string().startsWith('/'),
+  release,
+  command: z.array(z.string()).min(1),
+  startedAt: iso,
+  workers: z.array(workerStatusSchema),
+});
+
+export const reloadSummarySchema = z.strictObject({
+  trigger: z.string(),
+  release: release.nullable(),
+  outcome: z.enum(['promoted', 'rolled-back', 'refused']),
+  generation: z.number().int().min(1).nullable(),
+  reason: z.string().nullable(),
+  startedAt: iso,
+  durationMs: z.number().int().min(0),
+});
+
+export const statusSchema = z.strictObject({
+  schema: z.literal(1),
+  pid: z.number().int().positive(),
+  state: z.enum(['starting', 'running', 'reloading', 'stopping', 'stopped']),
+  config: z.string().startsWith('/'),
+  socket: z.enum(['reuseport', 'shared', 'self']),
+  listen: z.array(z.string()).min(1),
+  lossless: z.strictObject({
+    configured: z.enum(['auto', 'steer', 'migrate', 'off']),
+    mechanisms: z.array(z.enum(['steer', 'migrate'])),
+    migrateReq: z.boolean().nullable(),
+    guarantee: z.string(),
+  }),
+  sharedAcceptQueue: z.number().int().min(0).nullable(),
+  generations: z.array(generationStatusSchema).max(2),
+  lastReload: reloadSummarySchema.nullable(),
+  eventSubscribers: z.number().int().min(0),
+});
+
+// `status --json` prints the control result: the status object is its `data`.
+export const statusResultSchema = z.strictObject({
+  type: z.literal('result'),
+  ok: z.literal(true),
+  code: z.literal(0),
+  message: z.literal('status'),
+  data: statusSchema,
+});
+
+// Every key path in a value ("generations[].workers[].pid"), for checking the docs name them all.
+export function keyPaths(value: unknown, prefix = ''): string[] {
+  if (Array.isArray(value)) return value.flatMap((item) => keyPaths(item, `${prefix}[]`));
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.entries(value).flatMap(([key, inner]) => {
+    const path = prefix ? `${prefix}.${key}` : key;
+    return [path, ...keyPaths(inner, path)];
+  });
+}
