@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static const char *errno_name(int error) {
@@ -58,6 +59,17 @@ static void set_listen_pid(void) {
   }
 }
 
+/* SUPERVISOR_NICE: a worker warms up at lower CPU priority, so its start-up does not take CPU from
+ * the workers serving; the supervisor restores every thread to 0 once it is ready. Set before exec
+ * so every thread the program starts inherits it. Best effort: a failure leaves the nice value. */
+static void apply_warmup_nice(void) {
+  const char *text = getenv("SUPERVISOR_NICE");
+  if (text == NULL) return;
+  int nice_value = atoi(text);
+  unsetenv("SUPERVISOR_NICE");
+  if (nice_value > 0 && nice_value < 20) setpriority(PRIO_PROCESS, 0, nice_value);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fputs("usage: supervisor-shim COMMAND [ARGS...]\n", stderr);
@@ -70,6 +82,7 @@ int main(int argc, char **argv) {
   }
   if (parent_is_gone()) _exit(1);
   if (getenv("LISTEN_FDS") != NULL) set_listen_pid();
+  apply_warmup_nice();
 
   execvp(argv[1], argv + 1);
 

@@ -1,7 +1,7 @@
 // The strategies the benchmark compares, and what each needs from the kernel.
 import type { SupervisorOptions } from '../targets/supervisor.js';
 
-export type StrategyId = 'steer' | 'migrate' | 'shared' | 'self' | 'naive' | 'cluster' | 'off';
+export type StrategyId = 'steer' | 'steer-nice' | 'migrate' | 'shared' | 'self' | 'naive' | 'cluster' | 'off';
 
 export interface Strategy {
   id: StrategyId;
@@ -25,6 +25,14 @@ export const STRATEGIES: readonly Strategy[] = [
     describe: 'supervisor, socket: reuseport, lossless: steer (classic BPF steering), tcp_migrate_req=0',
     kind: 'supervisor',
     supervisor: { socket: 'reuseport', lossless: 'steer' },
+    sysctl: 0,
+  },
+  {
+    id: 'steer-nice',
+    label: 'supervisor steer+ready.nice',
+    describe: 'as steer, with ready.nice: 10 (new workers warm up at lower CPU priority, back to 0 once ready)',
+    kind: 'supervisor',
+    supervisor: { socket: 'reuseport', lossless: 'steer', readyNice: 10 },
     sysctl: 0,
   },
   {

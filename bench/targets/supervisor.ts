@@ -9,6 +9,7 @@ export interface SupervisorOptions {
   socket: 'reuseport' | 'shared' | 'self';
   lossless?: 'auto' | 'steer' | 'migrate' | 'off'; // left out when the daemon does not know the key yet
   workers: number;
+  readyNice?: number; // ready.nice: new workers warm up at this nice value
 }
 
 export class SupervisorTarget implements Target {
@@ -89,7 +90,7 @@ function config(options: SupervisorOptions, version: number): Record<string, unk
     workers: options.workers,
     command: ['node', exampleApp],
     env: { APP_VERSION: String(version) },
-    ready: { kind: 'notify', timeout: '10s' },
+    ready: { kind: 'notify', timeout: '10s', ...(options.readyNice ? { nice: options.readyNice } : {}) },
     // The example app's workers leave as soon as their last connection ends; the timeout is only
     // a backstop and, if ever reached, shows in the reload's message.
     drain: { signal: 'SIGTERM', timeout: '10s' },

@@ -17,7 +17,7 @@ export const DEFAULT_INHERIT_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USE
 /** Set by the supervisor for every worker (docs/worker-contract.md); a config value would be overwritten or break the contract. */
 export const RESERVED_ENV = [
   'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET',
-  'SUPERVISOR_GENERATION', 'SUPERVISOR_WORKER', 'SUPERVISOR_PID', 'SUPERVISOR_DRAIN_SIGNAL', 'SUPERVISOR_DRAIN_TIMEOUT_MS',
+  'SUPERVISOR_GENERATION', 'SUPERVISOR_WORKER', 'SUPERVISOR_PID', 'SUPERVISOR_DRAIN_SIGNAL', 'SUPERVISOR_DRAIN_TIMEOUT_MS', 'SUPERVISOR_NICE',
   'PORT', 'HOST',
 ] as const;
 
@@ -217,6 +217,7 @@ export const readyFields = {
   path: httpPath,
   interval: duration(10, 10 * SECOND, 100),
   delay: duration(0, HOUR, SECOND),
+  nice: wholeNumber(0, 19, 0),
 };
 
 export const drainFields = {

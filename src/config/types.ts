@@ -30,7 +30,7 @@ export interface SupervisorConfig {
   cwd: string;
   env: Record<string, string>;
   inheritEnv: string[];
-  ready: { kind: ReadyKind; timeoutMs: number; path: string; intervalMs: number; delayMs: number };
+  ready: { kind: ReadyKind; timeoutMs: number; path: string; intervalMs: number; delayMs: number; nice: number };
   drain: { signal: NodeJS.Signals; timeoutMs: number };
   restart: { backoffMs: number; maxMs: number; crashLoop: number };
   /** a release to watch: a change triggers a reload; null when not configured */

@@ -5,6 +5,7 @@ import { Worker } from './worker.js';
 import { NotReadyError, waitUntilReady, type ProbeTarget } from './readiness.js';
 import { groupListensOn } from './listen-owner.js';
 import type { Release } from './release.js';
+import { restoreNormalPriority } from './priority.js';
 import { restartDelay, STABLE_AFTER_MS } from './backoff.js';
 import type { NotifyHub } from './notify-hub.js';
 import { queueDepth, type SocketPlan, type WorkerSockets } from './sockets.js';
@@ -287,6 +288,10 @@ export class Generation extends EventEmitter<GenerationEvents> {
     }).then(
       () => {
         if (!worker.alive || worker.state !== 'starting') return;
+        if (config.ready.nice > 0) {
+          const error = restoreNormalPriority(worker.pid);
+          if (error) log.warn({ err: error }, `cannot restore the worker's priority after ready.nice (${error.message}): run the supervisor as root, or remove ready.nice`);
+        }
         worker.markReady();
         slot.bootFailures = 0;
         slot.crashLooping = false;
@@ -378,6 +383,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
       SUPERVISOR_WORKER: String(slot.index),
       SUPERVISOR_DRAIN_SIGNAL: config.drain.signal,
       SUPERVISOR_DRAIN_TIMEOUT_MS: String(config.drain.timeoutMs),
+      ...(config.ready.nice > 0 ? { SUPERVISOR_NICE: String(config.ready.nice) } : {}),
     });
     if (fdCount > 0) {
       env.LISTEN_FDS = String(fdCount);

@@ -47,7 +47,7 @@ describe('a minimal config', () => {
     assert.equal(config.cwd, '/srv/app');
     assert.deepEqual(config.env, {});
     assert.deepEqual(config.inheritEnv, ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER']);
-    assert.deepEqual(config.ready, { kind: 'notify', timeoutMs: 10_000, path: '/', intervalMs: 100, delayMs: 1_000 });
+    assert.deepEqual(config.ready, { kind: 'notify', timeoutMs: 10_000, path: '/', intervalMs: 100, delayMs: 1_000, nice: 0 });
     assert.deepEqual(config.drain, { signal: 'SIGTERM', timeoutMs: 30_000 });
     assert.deepEqual(config.restart, { backoffMs: 1_000, maxMs: 30_000, crashLoop: 5 });
     assert.equal(config.backlog, 511);
@@ -102,7 +102,7 @@ control: /tmp/app.sock
     assert.equal(config.workers, 4);
     assert.equal(config.cwd, '/srv/app/app');
     assert.deepEqual(config.inheritEnv, ['PATH', 'LANG']);
-    assert.deepEqual(config.ready, { kind: 'http', timeoutMs: 1_500, path: '/healthz?deep=1', intervalMs: 250, delayMs: 1_000 });
+    assert.deepEqual(config.ready, { kind: 'http', timeoutMs: 1_500, path: '/healthz?deep=1', intervalMs: 250, delayMs: 1_000, nice: 0 });
     assert.deepEqual(config.restart, { backoffMs: 500, maxMs: 60_000, crashLoop: 10 });
     assert.equal(config.backlog, 1024);
     assert.equal(config.control, '/tmp/app.sock');
