@@ -175,11 +175,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const candidate = this.#newGeneration(config, 'starting', release);
       this.#other = candidate;
       run.progress('starting', { generation: candidate.id, workers: config.workers, cwd: release.path, revision: release.revision });
-      candidate.on('worker-ready', ({ slot, pid, ready, total }) => run.progress('worker-ready', { generation: candidate.id, slot, pid, ready, total }));
+      // Removed once the generation has started: left on a serving generation, this closure would
+      // keep the reload's scope alive, `old` (the generation before) with it, and so chain every
+      // generation ever run, with its workers, into memory.
+      const onWorkerReady = ({ slot, pid, ready, total }: { slot: number; pid: number; ready: number; total: number }) =>
+        run.progress('worker-ready', { generation: candidate.id, slot, pid, ready, total });
+      candidate.on('worker-ready', onWorkerReady);
       try {
         candidate.startAll();
         await candidate.whenAllReady(this.#stopping.signal);
+        candidate.off('worker-ready', onWorkerReady);
       } catch (error) {
+        candidate.off('worker-ready', onWorkerReady);
         candidate.apply('fail');
         run.progress('rolling-back', { generation: candidate.id, reason: (error as Error).message });
         await candidate.drainAll();

@@ -2,7 +2,8 @@
 // the middle of a reload, and a supervisor killed with SIGKILL and started again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, renameSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { request } from '../../src/control/client.js';
 import type { DaemonStatus } from '../../src/control/protocol.js';
 import { Daemon, exampleApp, fixture, isAlive, sleep, waitFor, type LogLine } from '../helpers/harness.js';
@@ -179,5 +180,53 @@ test('kill -9 of the supervisor, then a new one on the same config: the stale co
   } finally {
     await second?.stop();
     await first.stop();
+  }
+});
+
+// Objects of one constructor in a V8 heap snapshot (the file the daemon writes on SIGUSR2).
+function countInSnapshot(file: string, constructor: string): number {
+  const snapshot = JSON.parse(readFileSync(file, 'utf8')) as { snapshot: { meta: { node_fields: string[]; node_types: [string[]] } }; nodes: number[]; strings: string[] };
+  const fields = snapshot.snapshot.meta.node_fields;
+  const [typeAt, nameAt] = [fields.indexOf('type'), fields.indexOf('name')];
+  const objectType = snapshot.snapshot.meta.node_types[0].indexOf('object');
+  let count = 0;
+  for (let i = 0; i < snapshot.nodes.length; i += fields.length) {
+    if (snapshot.nodes[i + typeAt] === objectType && snapshot.strings[snapshot.nodes[i + nameAt]!] === constructor) count++;
+  }
+  return count;
+}
+
+test('reloads and crashes leave no old generation or worker in the supervisor\'s memory', async () => {
+  const daemon = await Daemon.start({ config: app('1', { workers: 2 }), env: { NODE_OPTIONS: '--heapsnapshot-signal=SIGUSR2' } });
+  try {
+    for (let version = 2; version <= 12; version++) {
+      daemon.writeConfig(app(String(version), { workers: 2 }));
+      const reload = request(daemon.socketPath, { command: 'reload' });
+      // Some reloads lose a worker on the way: an old one, or a new one (then it rolls back).
+      if (version % 3 === 0) {
+        await sleep(150);
+        const status = (await request(daemon.socketPath, { command: 'status' })).data as DaemonStatus;
+        const pids = status.generations.flatMap((gen) => gen.workers.flatMap((worker) => (worker.pid === null ? [] : [worker.pid])));
+        if (pids.length > 0) process.kill(pids[version % pids.length]!, 'SIGKILL');
+      }
+      await reload;
+    }
+    await waitFor('one settled generation', async () => {
+      const status = (await request(daemon.socketPath, { command: 'status' })).data as DaemonStatus;
+      return status.state === 'running' && status.generations.length === 1 && status.generations[0]!.workers.every((worker) => worker.state === 'ready');
+    });
+    // A heap snapshot collects garbage first: what it holds is what something still references.
+    process.kill(daemon.pid, 'SIGUSR2');
+    const file = await waitFor('the heap snapshot', () => {
+      const name = readdirSync(daemon.dir).find((entry) => entry.endsWith('.heapsnapshot'));
+      if (name === undefined) return undefined;
+      const full = path.join(daemon.dir, name);
+      const size = statSync(full).size;
+      return size > 0 && JSON.stringify(readFileSync(full, 'utf8').slice(-2)) === JSON.stringify(']}') ? full : undefined;
+    }, 20_000);
+    assert.equal(countInSnapshot(file, 'Generation'), 1, 'only the serving generation is held');
+    assert.ok(countInSnapshot(file, 'Worker') <= 2 + 1, 'only its workers (and at most one replaced by a restart) are held');
+  } finally {
+    assert.equal(await daemon.stop(), 0);
   }
 });
