@@ -38,14 +38,21 @@ export class ReloadRun extends EventEmitter<{ progress: [ReloadProgress] }> {
 }
 
 // One reload at a time. A trigger that arrives while one runs joins a single follow-up, which
-// starts when the running one ends, so a burst of triggers costs at most two reloads.
+// starts when the running one ends, but no sooner than minIntervalMs after it started: a burst of
+// triggers spread over that long still costs at most two reloads, and the follow-up, reading the
+// config when it starts, loses no change made meanwhile.
+export const MIN_RELOAD_INTERVAL_MS = 1000;
+
 export class ReloadQueue {
   #running: ReloadRun | null = null;
   #next: ReloadRun | null = null;
+  #lastStart = 0;
   readonly #execute: (run: ReloadRun) => Promise<ReloadResult>;
+  readonly #minIntervalMs: number;
 
-  constructor(execute: (run: ReloadRun) => Promise<ReloadResult>) {
+  constructor(execute: (run: ReloadRun) => Promise<ReloadResult>, minIntervalMs = MIN_RELOAD_INTERVAL_MS) {
     this.#execute = execute;
+    this.#minIntervalMs = minIntervalMs;
   }
 
   get busy(): boolean {
@@ -73,12 +80,21 @@ export class ReloadQueue {
 
   #start(run: ReloadRun): void {
     this.#running = run;
+    this.#lastStart = Date.now();
     void this.#execute(run).then((result) => {
       run.settle(result);
-      this.#running = null;
-      const next = this.#next;
-      this.#next = null;
-      if (next) this.#start(next);
+      if (this.#next === null) {
+        this.#running = null;
+        return;
+      }
+      // Until the follow-up starts, #running stays set, so later triggers still join it.
+      const wait = Math.max(0, this.#lastStart + this.#minIntervalMs - Date.now());
+      setTimeout(() => {
+        const next = this.#next;
+        this.#next = null;
+        if (next) this.#start(next);
+        else this.#running = null; // cancelled while it waited
+      }, wait);
     });
   }
 }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReloadQueue, type ReloadResult, type ReloadRun } from '../../src/daemon/reload-queue.js';
 
-function controllable() {
+function controllable(minIntervalMs = 0) {
   const started: { run: ReloadRun; finish: () => void }[] = [];
   const queue = new ReloadQueue(
     (run) =>
@@ -12,6 +12,7 @@ function controllable() {
           finish: () => resolve({ outcome: 'promoted', generation: started.length, reason: null, lastLines: [], release: null, trigger: run.triggers.join(', '), startedAt: 0, durationMs: 0 }),
         });
       }),
+    minIntervalMs,
   );
   return { queue, started };
 }
@@ -26,7 +27,7 @@ test('triggers during a reload coalesce into one follow-up', async () => {
   assert.equal(started.length, 1, 'one reload at a time');
   started[0]!.finish();
   assert.equal((await first.result).outcome, 'promoted');
-  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setTimeout(resolve, 10));
   assert.equal(started.length, 2, 'the follow-up starts when the first ends');
   assert.deepEqual(started[1]!.run.triggers, ['supervisor reload', 'SIGHUP']);
   started[1]!.finish();
@@ -43,6 +44,24 @@ test('cancelPending refuses the queued follow-up and waits for the running one',
   started[0]!.finish();
   await cancelled;
   assert.equal((await running.result).outcome, 'promoted');
-  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setTimeout(resolve, 10));
   assert.equal(started.length, 1, 'no follow-up ran');
+});
+
+test('a follow-up waits out the minimum interval and gathers every trigger that came meanwhile', async () => {
+  const { queue, started } = controllable(300);
+  const began = Date.now();
+  queue.request('SIGHUP');
+  queue.request('SIGHUP');
+  started[0]!.finish();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const late = queue.request('SIGHUP');
+  assert.equal(started.length, 1, 'the follow-up has not started yet');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(started.length, 2);
+  assert.ok(Date.now() - began >= 300);
+  assert.deepEqual(started[1]!.run.triggers, ['SIGHUP', 'SIGHUP'], 'the late trigger joined the waiting follow-up');
+  assert.equal(started[1]!.run, late);
+  started[1]!.finish();
+  await late.result;
 });
