@@ -74,6 +74,24 @@ export function get(port: number, urlPath = '/', agent: http.Agent | false = fal
 
 export type LogLine = Record<string, unknown> & { msg?: string };
 
+// Appends each JSON log line a daemon writes to `into` (a line that is not JSON is kept as msg).
+export function collectLogLines(stream: NodeJS.ReadableStream, into: LogLine[]): void {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        into.push(JSON.parse(line) as LogLine);
+      } catch {
+        into.push({ msg: line, unparsed: true });
+      }
+    }
+  });
+}
+
 export interface DaemonOptions {
   // Config as an object (written as JSON, which is YAML) or raw YAML text with {{PORT}}/{{DIR}}.
   config: Record<string, unknown> | string;

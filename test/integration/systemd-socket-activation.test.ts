@@ -10,7 +10,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import type { DaemonStatus } from '../../src/control/protocol.js';
 import { NotifySocket } from '../../src/native/index.js';
-import { cliPath, exampleApp, freePort, get, isAlive, waitFor, type LogLine } from '../helpers/harness.js';
+import { cliPath, exampleApp, freePort, get, isAlive, waitFor, type LogLine, collectLogLines } from '../helpers/harness.js';
 import { LoadClient } from '../helpers/load.js';
 
 const RELOADS = 3;
@@ -57,19 +57,7 @@ test('systemd-socket-activate: the passed listener serves the first connection, 
       { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve((exitCode = code))));
-    let pending = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      pending += chunk;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        try {
-          logs.push(JSON.parse(line) as LogLine);
-        } catch {
-          logs.push({ msg: line, unparsed: true });
-        }
-      }
-    });
+    collectLogLines(child.stdout!, logs);
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
 
     // Nothing runs until the first connection; that connection waits in the queue and is served.

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { cliPath, isAlive, root, waitFor, type LogLine } from '../helpers/harness.js';
+import { cliPath, isAlive, root, waitFor, type LogLine, collectLogLines } from '../helpers/harness.js';
 
 const appDir = path.join(root, 'examples/app'); // readable by nobody, unlike a 0700 temp directory
 
@@ -82,19 +82,7 @@ test('user: nobody on 127.0.0.1:80: a root supervisor with only the unit\'s capa
       { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve((exitCode = code))));
-    let pending = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      pending += chunk;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        try {
-          logs.push(JSON.parse(line) as LogLine);
-        } catch {
-          logs.push({ msg: line, unparsed: true });
-        }
-      }
-    });
+    collectLogLines(child.stdout!, logs);
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
     await waitFor('all workers ready', () => {
       if (exitCode !== null) throw new Error(`supervisor exited with ${exitCode}: ${stderr.join('')} ${JSON.stringify(logs.slice(-5))}`);
