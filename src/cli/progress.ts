@@ -66,8 +66,17 @@ export class ReloadProgressView {
         this.#setPhase(`rolling back: stopping generation ${event.generation}; the old generation keeps serving`);
         return;
       case 'promoted':
+        if (typeof event.slowStartMs === 'number' && event.slowStartMs > 0) {
+          this.#done(`generation ${event.generation} serves: slow start`);
+          this.#setPhase(`slow start: shifting new connections from generation ${event.drainingGeneration} to ${event.generation} over ${seconds(event.slowStartMs)}`);
+          return;
+        }
         this.#done(`steering: new connections go to generation ${event.generation}`);
         this.#setPhase(`draining generation ${event.drainingGeneration}: 0/${event.drainWorkers} worker(s) gone`);
+        return;
+      case 'shifted':
+        this.#done(`steering: every new connection goes to generation ${event.generation}`);
+        this.#setPhase(`draining generation ${event.drainingGeneration}`);
         return;
       case 'drained':
         if (event.done === event.total) {

@@ -69,7 +69,11 @@ export function renderReloadEvent(event: EventFrame): string {
     case 'rolling-back':
       return `rolling back generation ${event.generation}: ${event.reason}`;
     case 'promoted':
-      return `generation ${event.generation} serves; draining generation ${event.drainingGeneration} (${event.drainWorkers} worker(s))`;
+      return typeof event.slowStartMs === 'number' && event.slowStartMs > 0
+        ? `generation ${event.generation} serves; slow start: generation ${event.drainingGeneration} hands new connections over within ${event.slowStartMs} ms, then drains (${event.drainWorkers} worker(s))`
+        : `generation ${event.generation} serves; draining generation ${event.drainingGeneration} (${event.drainWorkers} worker(s))`;
+    case 'shifted':
+      return `generation ${event.generation} takes every new connection; draining generation ${event.drainingGeneration}`;
     case 'drained':
       return `  drained ${event.done}/${event.total}`;
     default:

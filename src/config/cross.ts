@@ -3,10 +3,21 @@
 import type * as z from 'zod';
 import { formatDuration } from './duration.js';
 import type { PathProblem } from './errors.js';
-import { readyFields, restartFields, topFields } from './schema.js';
+import { drainFields, readyFields, restartFields, topFields } from './schema.js';
 
 export function crossChecks(raw: Record<string, unknown>): PathProblem[] {
-  return [...restartChecks(mapping(raw.restart)), ...readyChecks(mapping(raw.ready)), ...losslessChecks(raw), ...watchChecks(raw), ...metricsChecks(raw)];
+  return [...restartChecks(mapping(raw.restart)), ...readyChecks(mapping(raw.ready)), ...losslessChecks(raw), ...watchChecks(raw), ...metricsChecks(raw), ...drainChecks(mapping(raw.drain))];
+}
+
+// Connections still open at the drain deadline are cut: spreading the closes over the whole drain
+// (or longer) would leave the last ones no time to finish.
+function drainChecks(drain: Record<string, unknown> | undefined): PathProblem[] {
+  if (drain === undefined || !('spread' in drain)) return [];
+  const spread = valueOf(drainFields.spread, drain.spread);
+  const timeout = valueOf(drainFields.timeout, drain.timeout);
+  if (spread === undefined || timeout === undefined || spread === 0 || spread < timeout) return [];
+  const timeoutText = `${formatDuration(timeout)}${'timeout' in drain ? '' : ', the default'}`;
+  return [{ path: ['drain', 'spread'], value: drain.spread, message: `drain.spread (${formatDuration(spread)}) must be shorter than drain.timeout (${timeoutText}): connections still open at the timeout are cut; lower spread (1s suits most) or raise timeout` }];
 }
 
 // The metrics listener is the supervisor's own: it cannot share a port with the workers.

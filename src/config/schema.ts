@@ -17,7 +17,7 @@ export const DEFAULT_INHERIT_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USE
 /** Set by the supervisor for every worker (docs/worker-contract.md); a config value would be overwritten or break the contract. */
 export const RESERVED_ENV = [
   'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET',
-  'SUPERVISOR_GENERATION', 'SUPERVISOR_WORKER', 'SUPERVISOR_PID', 'SUPERVISOR_DRAIN_SIGNAL', 'SUPERVISOR_DRAIN_TIMEOUT_MS', 'SUPERVISOR_NICE',
+  'SUPERVISOR_GENERATION', 'SUPERVISOR_WORKER', 'SUPERVISOR_PID', 'SUPERVISOR_DRAIN_SIGNAL', 'SUPERVISOR_DRAIN_TIMEOUT_MS', 'SUPERVISOR_DRAIN_SPREAD_MS', 'SUPERVISOR_NICE',
   'PORT', 'HOST',
 ] as const;
 
@@ -226,6 +226,7 @@ export const drainFields = {
     return upper.startsWith('SIG') ? upper : `SIG${upper}`;
   }),
   timeout: duration(0, HOUR, 30 * SECOND),
+  spread: duration(0, HOUR, 0),
 };
 
 export const restartFields = {
@@ -275,6 +276,7 @@ export const topFields = {
   control: optionalPath('a socket path, such as ./supervisor.sock'),
   metrics,
   stop_grace: duration(0, 10 * 60 * SECOND, 0),
+  slow_start: duration(0, 10 * 60 * SECOND, 0),
 };
 
 export const configSchema = mapping(topFields, false);

@@ -31,7 +31,8 @@ export interface SupervisorConfig {
   env: Record<string, string>;
   inheritEnv: string[];
   ready: { kind: ReadyKind; timeoutMs: number; path: string; intervalMs: number; delayMs: number; nice: number };
-  drain: { signal: NodeJS.Signals; timeoutMs: number };
+  /** spreadMs: workers close their keep-alive connections over this window instead of all at the drain signal */
+  drain: { signal: NodeJS.Signals; timeoutMs: number; spreadMs: number };
   restart: { backoffMs: number; maxMs: number; crashLoop: number };
   /** a release to watch: a change triggers a reload; null when not configured */
   watch: { path: string; debounceMs: number; ignore: string[] } | null;
@@ -44,6 +45,8 @@ export interface SupervisorConfig {
   metrics: ListenAddress | null;
   /** on stop, /healthz answers 503 "draining" this long before any worker is told to drain */
   stopGraceMs: number;
+  /** after a reload's promotion, the new generation's share of new connections grows from 0 to all over this long (steering only) */
+  slowStartMs: number;
 }
 
 export interface LoadOptions {

@@ -9,6 +9,7 @@ import { restoreNormalPriority } from './priority.js';
 import { restartDelay, STABLE_AFTER_MS } from './backoff.js';
 import type { NotifyHub } from './notify-hub.js';
 import { queueDepth, type SocketPlan, type WorkerSockets } from './sockets.js';
+import { FULL_WEIGHT } from './steering.js';
 import { generationTransitions, transition, type GenerationEvent, type GenerationState } from './transitions.js';
 import type { GenerationStatus, WorkerStatus } from '../control/protocol.js';
 import type { LifecycleBus } from './events.js';
@@ -72,6 +73,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
   readonly #log: Logger;
   readonly #abort = new AbortController();
   #state: GenerationState;
+  #weight = FULL_WEIGHT; // this generation's share while a slow start shifts connections
 
   readonly release: Release;
 
@@ -150,9 +152,13 @@ export class Generation extends EventEmitter<GenerationEvents> {
     this.emit('state-change', { from, to: result.to });
   }
 
-  // Lets new connections reach every worker of this generation, or steers them all away.
-  route(routable: boolean): void {
-    this.#deps.sockets.route(this.#slots.flatMap((slot) => (slot.sockets ? [slot.sockets] : [])), routable);
+  // Lets new connections reach every ready worker of this generation (at `weight` relative to
+  // other routable sockets), or steers them all away. A worker that turns ready later is routed
+  // at the generation's weight then.
+  route(routable: boolean, weight = FULL_WEIGHT): void {
+    this.#weight = weight;
+    const chosen = this.#slots.filter((slot) => !routable || slot.worker?.state === 'ready');
+    this.#deps.sockets.route(chosen.flatMap((slot) => (slot.sockets ? [slot.sockets] : [])), routable, weight);
   }
 
   // Stops every worker: pending restarts are cancelled, then each worker is retired. With
@@ -295,7 +301,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
         worker.markReady();
         slot.bootFailures = 0;
         slot.crashLooping = false;
-        if (this.#state === 'serving') plan.route([sockets], true);
+        if (this.#state === 'serving') plan.route([sockets], true, this.#weight);
         this.emit('worker-ready', { slot: slot.index, pid: worker.pid, ready: this.readyCount(), total: this.#slots.length });
       },
       (error: NotReadyError) => {
@@ -319,6 +325,9 @@ export class Generation extends EventEmitter<GenerationEvents> {
     const published = { gen: this.id, worker: slot.index, pid: worker.pid, code: exit.code, signal: exit.signal };
     if (this.#state !== 'serving' || this.#abort.signal.aborted) {
       log.info({ code: exit.code, signal: exit.signal }, `worker ${slot.lastExit}`);
+      // A generation handing over to the next one during a slow start still gets connections:
+      // none may go to a socket that nobody will accept from again.
+      if (slot.sockets && this.#deps.sockets.steering) this.#deps.sockets.route([slot.sockets], false);
       this.#deps.events.publish('worker-exit', { ...published, restartInMs: null });
       // A candidate's worker that dies after it was ready, while its siblings are not yet, fails the
       // generation as one that dies before would: otherwise the reload waits for it forever.
@@ -383,6 +392,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
       SUPERVISOR_WORKER: String(slot.index),
       SUPERVISOR_DRAIN_SIGNAL: config.drain.signal,
       SUPERVISOR_DRAIN_TIMEOUT_MS: String(config.drain.timeoutMs),
+      ...(config.drain.spreadMs > 0 ? { SUPERVISOR_DRAIN_SPREAD_MS: String(config.drain.spreadMs) } : {}),
       ...(config.ready.nice > 0 ? { SUPERVISOR_NICE: String(config.ready.nice) } : {}),
     });
     if (fdCount > 0) {

@@ -28,7 +28,9 @@ export function probeSteering(): { ok: boolean; error?: string } {
   let fd = -1;
   try {
     fd = listenTcp({ host: '127.0.0.1', port: 0, backlog: 1, reusePort: true });
-    attachReuseportProgram(fd, buildSteeringProgram({ family: 4, targets: [0], probes: [{ sourcePort: 1, slot: 0 }] }));
+    // Every kind of instruction the daemon's programs use: probe routing, random, weighted choice.
+    const targets = [{ slot: 0, weight: 1 }, { slot: 0, weight: 2 }];
+    attachReuseportProgram(fd, buildSteeringProgram({ family: 4, targets, probes: [{ sourcePort: 1, slot: 0 }] }));
     return { ok: true };
   } catch (error) {
     return { ok: false, error: (error as Error).message };

@@ -1,6 +1,6 @@
 import { acceptQueue, closeFd, listenTcp } from '../native/index.js';
 import type { ListenAddress, SupervisorConfig } from '../config/index.js';
-import { ReuseportGroup, type Member } from './steering.js';
+import { FULL_WEIGHT, ReuseportGroup, type Member } from './steering.js';
 
 // Which listening sockets a worker gets, per socket mode:
 // - reuseport: a fresh SO_REUSEPORT listener per worker and address, joined to the port's group;
@@ -72,9 +72,16 @@ export class SocketPlan {
   }
 
   // Lets new connections reach these workers' sockets, or steers them away; one program per port.
-  route(sockets: WorkerSockets[], routable: boolean): void {
+  // weight: their share relative to other routable sockets (FULL_WEIGHT unless a slow start
+  // is shifting connections from one generation to the next).
+  route(sockets: WorkerSockets[], routable: boolean, weight = FULL_WEIGHT): void {
     if (!this.#steering) return;
-    for (const entry of sockets) for (const member of entry.members) member.routable = routable;
+    for (const entry of sockets) {
+      for (const member of entry.members) {
+        member.routable = routable;
+        member.weight = weight;
+      }
+    }
     for (const group of this.#groups) group.commit();
   }
 

@@ -14,6 +14,7 @@ const BPF_IND = 0x40;
 const BPF_MSH = 0xa0;
 const BPF_MOD = 0x90;
 const BPF_JEQ = 0x10;
+const BPF_JGE = 0x30;
 const BPF_K = 0x00;
 const SKF_AD_OFF = -0x1000;
 const SKF_AD_RANDOM = 56;
@@ -22,10 +23,15 @@ const SKF_NET_OFF = -0x100000;
 // An index the group cannot have: the kernel falls back to its own hash over every socket.
 export const KERNEL_HASH = 0xffffffff;
 
+/** A slot (kernel join order) that may receive new connections, and its share relative to the others. */
+export interface SteeringTarget {
+  slot: number;
+  weight: number; // a positive integer
+}
+
 export interface SteeringPlan {
   family: 4 | 6;
-  // Slot indices (kernel join order) that may receive new connections.
-  targets: number[];
+  targets: SteeringTarget[];
   // Connections from these TCP source ports go to one chosen slot: targeted readiness probes.
   probes: { sourcePort: number; slot: number }[];
 }
@@ -36,8 +42,9 @@ const ret = (k: number) => insn(BPF_RET | BPF_K, k);
 const returnIfEqual = (value: number, slot: number) => [insn(BPF_JMP | BPF_JEQ | BPF_K, value, 0, 1), ret(slot)];
 
 // The program returns the slot that gets a new connection: a probe's chosen slot when the SYN
-// comes from a probe's source port, else a random one of the targets. With no targets it leaves
-// the choice to the kernel (start-up, when no worker is ready yet).
+// comes from a probe's source port, else a random one of the targets, each chosen in proportion to
+// its weight. With no targets it leaves the choice to the kernel (start-up, when no worker is
+// ready yet).
 export function buildSteeringProgram(plan: SteeringPlan): BpfInstruction[] {
   const program: BpfInstruction[] = [];
   if (plan.probes.length > 0) {
@@ -50,11 +57,22 @@ export function buildSteeringProgram(plan: SteeringPlan): BpfInstruction[] {
     }
     for (const probe of plan.probes) program.push(...returnIfEqual(probe.sourcePort, probe.slot));
   }
-  const targets = plan.targets;
+  const targets = plan.targets.filter((target) => target.weight > 0);
   if (targets.length === 0) return [...program, ret(KERNEL_HASH)];
-  if (targets.length === 1) return [...program, ret(targets[0]!)];
-  program.push(insn(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_RANDOM), insn(BPF_ALU | BPF_MOD | BPF_K, targets.length));
-  targets.slice(0, -1).forEach((slot, index) => program.push(...returnIfEqual(index, slot)));
-  program.push(ret(targets.at(-1)!));
+  if (targets.length === 1) return [...program, ret(targets[0]!.slot)];
+  const equal = targets.every((target) => target.weight === targets[0]!.weight);
+  const total = equal ? targets.length : targets.reduce((sum, target) => sum + target.weight, 0);
+  program.push(insn(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_RANDOM), insn(BPF_ALU | BPF_MOD | BPF_K, total));
+  let bound = 0;
+  for (const [index, target] of targets.slice(0, -1).entries()) {
+    if (equal) {
+      program.push(...returnIfEqual(index, target.slot));
+    } else {
+      // A in [bound, bound + weight) picks this slot: "if A >= bound + weight, try the next".
+      bound += target.weight;
+      program.push(insn(BPF_JMP | BPF_JGE | BPF_K, bound, 1, 0), ret(target.slot));
+    }
+  }
+  program.push(ret(targets.at(-1)!.slot));
   return program;
 }

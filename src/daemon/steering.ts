@@ -2,9 +2,13 @@ import { attachReuseportProgram, closeFd } from '../native/index.js';
 import type { ListenAddress } from '../config/index.js';
 import { buildSteeringProgram } from './steering-program.js';
 
+/** A routable member's share of new connections when nothing is shifting: weights are relative. */
+export const FULL_WEIGHT = 1000;
+
 export interface Member {
   readonly fd: number; // the supervisor's copy of the listener
   routable: boolean;
+  weight: number; // 1..FULL_WEIGHT while routable; lower while its generation warms up or hands over
   closed: boolean;
 }
 
@@ -30,7 +34,7 @@ export class ReuseportGroup {
 
   // The socket has just called listen(): it joined at the end of the group.
   join(fd: number): Member {
-    const member: Member = { fd, routable: false, closed: false };
+    const member: Member = { fd, routable: false, weight: FULL_WEIGHT, closed: false };
     this.#members.push(member);
     this.commit();
     return member;
@@ -72,7 +76,7 @@ export class ReuseportGroup {
     if (!this.#steering) return;
     const via = this.#members.find((member, slot) => !member.closed && !avoid.has(slot)) ?? this.#members.find((member) => !member.closed);
     if (!via) return;
-    const targets = this.#members.flatMap((member, slot) => (member.routable && !avoid.has(slot) ? [slot] : []));
+    const targets = this.#members.flatMap((member, slot) => (member.routable && !avoid.has(slot) ? [{ slot, weight: member.weight }] : []));
     const probes = [...this.#probes].flatMap(([sourcePort, member]) => {
       const slot = this.#members.indexOf(member);
       return slot === -1 || avoid.has(slot) ? [] : [{ sourcePort, slot }];

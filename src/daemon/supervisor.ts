@@ -12,6 +12,8 @@ import { describeRelease, type Release } from './release.js';
 import { supervisorTransitions, transition, type SupervisorEvent, type SupervisorState } from './transitions.js';
 import type { DaemonStatus, ReloadSummary } from '../control/protocol.js';
 import { LifecycleBus } from './events.js';
+import { SlowStart } from './slow-start.js';
+import { FULL_WEIGHT } from './steering.js';
 
 export interface SupervisorEvents {
   'state-change': [{ from: SupervisorState; to: SupervisorState }];
@@ -91,6 +93,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#sockets.open();
     const level = this.#lossless.guarantee.startsWith('NOT') ? 'warn' : 'info';
     this.#log[level]({ lossless: this.#lossless.configured, mechanisms: this.#lossless.mechanisms, migrateReq: this.#lossless.migrateReq }, this.#lossless.guarantee);
+    if (this.#config.slowStartMs > 0 && !this.#sockets.steering) {
+      this.#log.warn({ slowStartMs: this.#config.slowStartMs, socket: this.#sockets.mode }, 'slow_start needs steering (socket: reuseport with lossless: auto or steer): each new generation takes every new connection at once; remove slow_start or use steering');
+    }
     const first = this.#newGeneration(this.#config, 'serving');
     this.#serving = first;
     const onReady = ({ ready, total }: { ready: number; total: number }) => {
@@ -196,15 +201,29 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       }
 
       const old = this.#serving!;
-      // New connections go to the new generation from here on; the old one gets none.
-      candidate.route(true);
-      old.route(false);
+      // Steering can hand new connections over gradually; shared and migrate modes cannot.
+      const slowStartMs = this.#sockets.steering ? config.slowStartMs : 0;
+      const shift = slowStartMs > 0 ? new SlowStart(slowStartMs) : null;
+      // From here the new generation gets new connections: all of them, or its first share.
+      if (shift) {
+        routeShares(candidate, old, shift.share(0));
+      } else {
+        candidate.route(true);
+        old.route(false);
+      }
       candidate.apply('promote');
       this.#serving = candidate;
       this.#config = config;
+      // Draining from now: the old generation's workers are not restarted if they die.
       old.apply('drain');
       this.#other = old;
-      run.progress('promoted', { generation: candidate.id, drainingGeneration: old.id, drainWorkers: old.workers.filter((w) => w.alive).length });
+      run.progress('promoted', { generation: candidate.id, drainingGeneration: old.id, drainWorkers: old.workers.filter((w) => w.alive).length, slowStartMs });
+      if (shift) {
+        await shift.run((share) => routeShares(candidate, old, share), this.#stopping.signal);
+        candidate.route(true);
+        old.route(false);
+        run.progress('shifted', { generation: candidate.id, drainingGeneration: old.id, slowStartMs });
+      }
       const { killed, reset } = await old.drainAll((done, total) => run.progress('drained', { generation: old.id, done, total }));
       old.apply('gone');
       this.#other = null;
@@ -272,6 +291,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.events.publish('supervisor-state', { from, to: result.to });
     this.emit('state-change', { from, to: result.to });
   }
+}
+
+// The new generation takes `share` (0..1) of new connections, the old one the rest.
+function routeShares(next: Generation, previous: Generation, share: number): void {
+  const weight = Math.max(1, Math.min(FULL_WEIGHT, Math.round(share * FULL_WEIGHT)));
+  next.route(true, weight);
+  if (weight < FULL_WEIGHT) previous.route(true, FULL_WEIGHT - weight);
+  else previous.route(false);
 }
 
 // Settings a reload cannot change without dropping connections or the control channel.

@@ -82,7 +82,7 @@ export function statusLine(status: DaemonStatus): string {
 /** What the notifier listens to: the Supervisor, or a stand-in in tests. */
 export interface NotifierSource extends EventEmitter<SupervisorEvents> {
   status(): DaemonStatus;
-  readonly config: { ready: { timeoutMs: number }; drain: { timeoutMs: number }; stopGraceMs?: number };
+  readonly config: { ready: { timeoutMs: number }; drain: { timeoutMs: number }; stopGraceMs?: number; slowStartMs?: number };
 }
 
 export interface NotifierOptions {
@@ -262,9 +262,9 @@ export class SystemdNotifier {
   // The start gets one ready.timeout: a first generation that keeps failing is not waited for.
   #startExtending(source: NotifierSource, what: 'starting' | 'reloading' | 'stopping'): void {
     this.#stopExtending();
-    const { ready, drain, stopGraceMs = 0 } = source.config;
+    const { ready, drain, stopGraceMs = 0, slowStartMs = 0 } = source.config;
     const drainWorst = Math.min(drain.timeoutMs, QUIESCE_LIMIT_MS) + drain.timeoutMs;
-    const worst = { starting: ready.timeoutMs, reloading: ready.timeoutMs + drainWorst, stopping: stopGraceMs + drainWorst };
+    const worst = { starting: ready.timeoutMs, reloading: ready.timeoutMs + slowStartMs + drainWorst, stopping: stopGraceMs + drainWorst };
     const worstMs = worst[what] + this.#deadlineSlackMs;
     this.#extending = what;
     const until = Date.now() + worstMs;

@@ -6,11 +6,14 @@
 // answers it with `Connection: close`, or for the client to close. Only the deadline cuts this short.
 import type * as http from 'node:http';
 import * as net from 'node:net';
+import { acceptorsOf } from './acceptors.js';
 
 interface Tracker {
   readonly connections: Set<net.Socket>;
   readonly responses: Set<http.ServerResponse>;
   draining: boolean;
+  // While draining: when each connection's next response becomes its last (performance.now()).
+  readonly lastResponseFrom: WeakMap<net.Socket, number>;
 }
 
 export interface DrainResult {
@@ -38,19 +41,28 @@ export function trackHttpServer(server: http.Server): void {
  * Stops accepting on every server, lets in-flight and keep-alive work finish with
  * `Connection: close`, and resolves when all connections are gone or `timeoutMs` has passed (then
  * what is left is destroyed). Does not exit the process.
+ *
+ * spreadMs: each connection gets its `Connection: close` on its first response after a moment
+ * drawn at random within this window, not on the very next one. Every keep-alive client of a
+ * worker reconnecting at once lands on the next generation as one burst, its freshly started
+ * workers then serve those connections in lockstep, and new connections wait behind them (HAProxy's
+ * close-spread-time answers the same problem).
  */
-export async function drainHttpServers(servers: http.Server[], timeoutMs: number): Promise<DrainResult> {
+export async function drainHttpServers(servers: http.Server[], timeoutMs: number, spreadMs = 0): Promise<DrainResult> {
   const started = performance.now();
   const states = servers.map(trackerOf);
   for (const state of states) {
     state.draining = true;
-    for (const res of state.responses) closeAfter(res);
+    if (spreadMs > 0) for (const socket of state.connections) state.lastResponseFrom.set(socket, started + Math.random() * spreadMs);
+    for (const res of state.responses) if (isDue(state, res)) closeAfter(res);
   }
 
   // net.Server's close() closes only the listening handle and reports when the last connection is
   // gone. http.Server's close() would also close idle keep-alive connections (Node >= 19).
+  // The extra accept handles count the connections they accepted: each closes when its own are gone.
+  const handles = servers.flatMap((server) => [server, ...acceptorsOf(server)]);
   const allClosed = Promise.all(
-    servers.map((server) => new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()))),
+    handles.map((handle) => new Promise<void>((resolve) => net.Server.prototype.close.call(handle, () => resolve()))),
   );
 
   let timer: NodeJS.Timeout | undefined;
@@ -82,20 +94,26 @@ export async function drainHttpServers(servers: http.Server[], timeoutMs: number
 function trackerOf(server: http.Server): Tracker {
   const existing = trackers.get(server);
   if (existing) return existing;
-  const state: Tracker = { connections: new Set(), responses: new Set(), draining: false };
+  const state: Tracker = { connections: new Set(), responses: new Set(), draining: false, lastResponseFrom: new WeakMap() };
   server.on('connection', (socket: net.Socket) => {
     state.connections.add(socket);
     socket.once('close', () => state.connections.delete(socket));
   });
   // Prepended so the response is marked before the application's handler can send headers.
   server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (state.draining) closeAfter(res);
+    if (state.draining && isDue(state, res)) closeAfter(res);
     state.responses.add(res);
     // 'close' follows 'finish', and also comes alone when the client goes away mid-response.
     res.once('close', () => state.responses.delete(res));
   });
   trackers.set(server, state);
   return state;
+}
+
+// Connections accepted after the drain began have no moment: their first response is their last.
+function isDue(state: Tracker, res: http.ServerResponse): boolean {
+  const from = state.lastResponseFrom.get(res.socket as net.Socket);
+  return from === undefined || performance.now() >= from;
 }
 
 /**

@@ -76,6 +76,17 @@ export function drainTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
   return Math.max(0, ms - 500);
 }
 
+/** Over how long the helper spreads closing keep-alive connections: SUPERVISOR_DRAIN_SPREAD_MS, else 0. */
+export function drainSpreadFromEnv(env: NodeJS.ProcessEnv): number {
+  const text = env.SUPERVISOR_DRAIN_SPREAD_MS;
+  if (text === undefined || text === '') return 0;
+  const ms = Number(text);
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new WorkerEnvError(`SUPERVISOR_DRAIN_SPREAD_MS=${JSON.stringify(text)} is not a number of milliseconds >= 0.`);
+  }
+  return ms;
+}
+
 /** [SUPERVISOR_DRAIN_SIGNAL ?? SIGTERM, SIGINT], without duplicates. */
 export function drainSignalsFromEnv(env: NodeJS.ProcessEnv): NodeJS.Signals[] {
   const configured = env.SUPERVISOR_DRAIN_SIGNAL || 'SIGTERM';

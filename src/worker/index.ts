@@ -3,13 +3,18 @@
 // every request, keep-alive ones included, before exiting. The contract is docs/worker-contract.md.
 import * as http from 'node:http';
 import { drainHttpServers, trackHttpServer, type DrainResult } from './drain.js';
-import { drainSignalsFromEnv, drainTimeoutFromEnv, listenPlan, type ListenPlan } from './env.js';
+import { drainSignalsFromEnv, drainSpreadFromEnv, drainTimeoutFromEnv, listenPlan, type ListenPlan } from './env.js';
 import { listenTargets, serverAddress } from './listen.js';
 import { notify, notifyReady } from './notify.js';
+import { acceptorsOf, addAcceptors } from './acceptors.js';
+
+const DEFAULT_ACCEPTORS = 8;
+const MAX_ACCEPTORS = 64;
 
 export { drainHttpServers, trackHttpServer, type DrainResult } from './drain.js';
 export {
   drainSignalsFromEnv,
+  drainSpreadFromEnv,
   drainTimeoutFromEnv,
   inheritedListenFds,
   listenPlan,
@@ -21,6 +26,12 @@ export { notify, notifyReady } from './notify.js';
 export interface ServeOptions {
   /** How long to wait for connections once draining. Default: SUPERVISOR_DRAIN_TIMEOUT_MS - 500 (min 0), else 30000. */
   drainTimeoutMs?: number;
+  /**
+   * Spread closing keep-alive connections over this window once draining: each gets its
+   * `Connection: close` on its first response after a random moment within it. Default:
+   * SUPERVISOR_DRAIN_SPREAD_MS (the supervisor's drain.spread), else 0 (all on their next response).
+   */
+  drainSpreadMs?: number;
   /** Signals that start the drain. Default: [SUPERVISOR_DRAIN_SIGNAL ?? 'SIGTERM', 'SIGINT']. `[]`: none, call drain() yourself. */
   drainSignals?: NodeJS.Signals[];
   /** Called once when draining starts. A returned promise is awaited (within the drain timeout) before exit. */
@@ -29,6 +40,12 @@ export interface ServeOptions {
   standalonePort?: number;
   /** Send READY=1 once listening (default true). false: call notifyReady() yourself when warmed up. */
   sendReady?: boolean;
+  /**
+   * Accept handles per listening socket (default 8, 1 to 64): how many new connections one turn of
+   * the event loop can accept. Node accepts one per handle and turn, so under keep-alive load new
+   * connections otherwise wait a whole turn each. Standalone runs use one.
+   */
+  acceptors?: number;
 }
 
 export interface WorkerHandle {
@@ -51,9 +68,14 @@ export async function serveHttp(handler: http.RequestListener, options: ServeOpt
   const env = process.env;
   const drainTimeoutMs = options.drainTimeoutMs ?? drainTimeoutFromEnv(env);
   const drainSignals = options.drainSignals ?? drainSignalsFromEnv(env);
+  const drainSpreadMs = Math.min(options.drainSpreadMs ?? drainSpreadFromEnv(env), drainTimeoutMs);
   const plan = listenPlan(env, options.standalonePort);
   if (plan.mode === 'inherited') forgetListenEnv(env);
 
+  const acceptors = options.acceptors ?? DEFAULT_ACCEPTORS;
+  if (!Number.isInteger(acceptors) || acceptors < 1 || acceptors > MAX_ACCEPTORS) {
+    throw new RangeError(`reuseport-supervisor/worker: acceptors must be a whole number from 1 to ${MAX_ACCEPTORS}; got ${String(acceptors)}`);
+  }
   const servers: http.Server[] = [];
   for (const target of listenTargets(plan)) {
     const server = http.createServer();
@@ -61,9 +83,13 @@ export async function serveHttp(handler: http.RequestListener, options: ServeOpt
     trackHttpServer(server);
     server.on('request', handler);
     try {
-      await target.listen(server);
+      const fd = await target.listen(server);
+      if (fd !== null && acceptors > 1) await addAcceptors(server, fd, acceptors - 1);
     } catch (error) {
-      for (const started of servers) started.close();
+      for (const started of [...servers, server]) {
+        for (const acceptor of acceptorsOf(started)) acceptor.close();
+        if (started.listening) started.close();
+      }
       const reason = error instanceof Error ? error.message : String(error);
       throw new Error(`reuseport-supervisor/worker: cannot listen on ${target.describe}: ${reason}`, { cause: error });
     }
@@ -76,7 +102,7 @@ export async function serveHttp(handler: http.RequestListener, options: ServeOpt
     draining: false,
     addresses: servers.map(serverAddress),
     mode: plan.mode,
-    drain: () => (drainPromise ??= runDrain(handle, drainTimeoutMs, options.onDrain)),
+    drain: () => (drainPromise ??= runDrain(handle, drainTimeoutMs, drainSpreadMs, options.onDrain)),
   };
 
   // Signal handlers only start the drain; everything else happens in runDrain.
@@ -100,6 +126,7 @@ export async function serveHttp(handler: http.RequestListener, options: ServeOpt
 async function runDrain(
   handle: WorkerHandle,
   timeoutMs: number,
+  spreadMs: number,
   onDrain: ServeOptions['onDrain'],
 ): Promise<DrainResult> {
   handle.draining = true;
@@ -113,7 +140,7 @@ async function runDrain(
   // Started before the servers drain so the application can close its own long-lived connections.
   const appDone = Promise.resolve().then(() => onDrain?.());
   appDone.catch(() => {}); // observed below; this only keeps an early rejection from counting as unhandled
-  const result = await drainHttpServers(handle.servers, timeoutMs);
+  const result = await drainHttpServers(handle.servers, timeoutMs, spreadMs);
   if (result.timedOut) {
     process.stderr.write(
       `reuseport-supervisor/worker: drain timeout (${timeoutMs} ms) reached; destroyed ${result.destroyed} ` +

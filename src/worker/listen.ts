@@ -11,7 +11,8 @@ import { closeFd, listenTcp } from '../native/index.js';
 /** One socket to serve on, described for error messages. */
 export interface ListenTarget {
   describe: string;
-  listen(server: http.Server): Promise<void>;
+  /** Resolves to the listening fd, or null where Node made the socket (standalone). */
+  listen(server: http.Server): Promise<number | null>;
 }
 
 export function listenTargets(plan: ListenPlan): ListenTarget[] {
@@ -19,7 +20,7 @@ export function listenTargets(plan: ListenPlan): ListenTarget[] {
     case 'inherited':
       return plan.fds.map((fd, i) => ({
         describe: `inherited fd ${fd} (${plan.names[i]}, LISTEN_FDS=${plan.fds.length})`,
-        listen: (server) => listenOn(server, { fd }),
+        listen: (server) => listenOn(server, { fd }).then(() => fd),
       }));
     case 'self':
       return [
@@ -28,10 +29,13 @@ export function listenTargets(plan: ListenPlan): ListenTarget[] {
           listen: (server) => {
             // Throws naming the syscall and the fix (EADDRINUSE without SO_REUSEPORT elsewhere, EACCES below 1024, ...).
             const fd = listenTcp({ host: plan.host, port: plan.port, backlog: 511, reusePort: true });
-            return listenOn(server, { fd }).catch((error: unknown) => {
-              closeFd(fd);
-              throw error;
-            });
+            return listenOn(server, { fd }).then(
+              () => fd,
+              (error: unknown) => {
+                closeFd(fd);
+                throw error;
+              },
+            );
           },
         },
       ];
@@ -39,7 +43,7 @@ export function listenTargets(plan: ListenPlan): ListenTarget[] {
       return [
         {
           describe: `${formatAddress(plan.host, plan.port)} (standalone: no supervisor environment)`,
-          listen: (server) => listenOn(server, { host: plan.host, port: plan.port }),
+          listen: (server) => listenOn(server, { host: plan.host, port: plan.port }).then(() => null),
         },
       ];
   }

@@ -48,10 +48,11 @@ describe('a minimal config', () => {
     assert.deepEqual(config.env, {});
     assert.deepEqual(config.inheritEnv, ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER']);
     assert.deepEqual(config.ready, { kind: 'notify', timeoutMs: 10_000, path: '/', intervalMs: 100, delayMs: 1_000, nice: 0 });
-    assert.deepEqual(config.drain, { signal: 'SIGTERM', timeoutMs: 30_000 });
+    assert.deepEqual(config.drain, { signal: 'SIGTERM', timeoutMs: 30_000, spreadMs: 0 });
     assert.deepEqual(config.restart, { backoffMs: 1_000, maxMs: 30_000, crashLoop: 5 });
     assert.equal(config.backlog, 511);
     assert.equal(config.control, '/srv/app/supervisor.sock');
+    assert.equal(config.slowStartMs, 0);
   });
 
   it('resolves a relative file name to an absolute one', () => {
@@ -109,7 +110,7 @@ control: /tmp/app.sock
   });
 
   it('normalizes a short signal name', () => {
-    assert.deepEqual(config.drain, { signal: 'SIGTERM', timeoutMs: 120_000 });
+    assert.deepEqual(config.drain, { signal: 'SIGTERM', timeoutMs: 120_000, spreadMs: 0 });
     assert.equal(parse(`${MINIMAL}drain: { signal: sigusr2 }`).drain.signal, 'SIGUSR2');
   });
 
@@ -237,7 +238,7 @@ describe('unknown keys', () => {
   });
 
   it('lists the known keys when nothing is close', () => {
-    problemAt(`${MINIMAL}drain:\n  zzzzzz: 1\n`, 'drain.zzzzzz', 4, 3, /known keys are signal, timeout$/);
+    problemAt(`${MINIMAL}drain:\n  zzzzzz: 1\n`, 'drain.zzzzzz', 4, 3, /known keys are signal, timeout, spread$/);
   });
 
   it('says where a key at the wrong level belongs', () => {
@@ -271,7 +272,7 @@ describe('types and ranges', () => {
   });
 
   it('rejects a section that is not a mapping', () => {
-    problemAt(`${MINIMAL}drain: SIGTERM`, 'drain', 3, 8, /expected a mapping with signal:, timeout: .*got "SIGTERM"/);
+    problemAt(`${MINIMAL}drain: SIGTERM`, 'drain', 3, 8, /expected a mapping with signal:, timeout:, spread: .*got "SIGTERM"/);
   });
 
   it('rejects an unknown drain signal', () => {
@@ -313,6 +314,11 @@ describe('durations in the config', () => {
 });
 
 describe('rules that relate two keys', () => {
+  it('rejects drain.spread as long as drain.timeout, naming both', () => {
+    problemAt(`${MINIMAL}drain:\n  timeout: 2s\n  spread: 2s\n`, 'drain.spread', 5, 11, /drain\.spread \(2s\) must be shorter than drain\.timeout \(2s\)/);
+    problemAt(`${MINIMAL}drain: { spread: 1m }`, 'drain.spread', 3, 18, /shorter than drain\.timeout \(30s, the default\)/);
+  });
+
   it('rejects restart.max below restart.backoff, naming both', () => {
     problemAt(`${MINIMAL}restart:\n  backoff: 10s\n  max: 5s\n`, 'restart.max', 5, 8, /restart\.max \(5s\) is less than restart\.backoff \(10s\)/);
   });

@@ -24,6 +24,7 @@ function run(program: BpfInstruction[], packet: { family: 4 | 6; sourcePort: num
       case 0x20: a = packet.random; break; // ld random
       case 0x94: a = a % k; break; // mod #k
       case 0x15: pc += a === k ? jt : jf; break; // jeq #k
+      case 0x35: pc += a >= k ? jt : jf; break; // jge #k
       case 0x06: return k >>> 0; // ret #k
       default: throw new Error(`unexpected opcode 0x${code.toString(16)}`);
     }
@@ -31,7 +32,11 @@ function run(program: BpfInstruction[], packet: { family: 4 | 6; sourcePort: num
   throw new Error('program fell off its end');
 }
 
-const plan = (targets: number[], probes: SteeringPlan['probes'] = [], family: 4 | 6 = 4): SteeringPlan => ({ family, targets, probes });
+const plan = (slots: number[], probes: SteeringPlan['probes'] = [], family: 4 | 6 = 4): SteeringPlan => ({
+  family,
+  targets: slots.map((slot) => ({ slot, weight: 1 })),
+  probes,
+});
 
 test('new connections spread over the ready slots only', () => {
   const program = buildSteeringProgram(plan([1, 3, 4]));
@@ -57,4 +62,21 @@ test('a probe source port reaches its slot, even one that gets no other connecti
 test('IPv4 options move the TCP header; the source port is still found', () => {
   const program = buildSteeringProgram(plan([0], [{ sourcePort: 22000, slot: 3 }]));
   assert.equal(run(program, { family: 4, sourcePort: 22000, ipHeaderLength: 24, random: 0 }), 3);
+});
+
+test('weights share new connections in proportion: a warming generation gets its ramp share', () => {
+  // Slots 0 and 1 (old generation) at weight 700, slots 2 and 3 (new) at 300: 30% to the new one.
+  const weighted: SteeringPlan = { family: 4, probes: [], targets: [{ slot: 0, weight: 700 }, { slot: 1, weight: 700 }, { slot: 2, weight: 300 }, { slot: 3, weight: 300 }] };
+  const program = buildSteeringProgram(weighted);
+  const counts = [0, 0, 0, 0];
+  // Every residue of the modulus once: the exact share each slot gets.
+  for (let random = 0; random < 2000; random++) counts[run(program, { family: 4, sourcePort: 40000, random })]! += 1;
+  assert.deepEqual(counts, [700, 700, 300, 300]);
+});
+
+test('a weight of 0 takes a slot out; equal weights keep the short program', () => {
+  const program = buildSteeringProgram({ family: 4, probes: [], targets: [{ slot: 0, weight: 0 }, { slot: 1, weight: 5 }] });
+  for (let random = 0; random < 10; random++) assert.equal(run(program, { family: 4, sourcePort: 40000, random }), 1);
+  const equal = buildSteeringProgram({ family: 4, probes: [], targets: [{ slot: 0, weight: 9 }, { slot: 1, weight: 9 }] });
+  assert.deepEqual(equal[1], { code: 0x94, jt: 0, jf: 0, k: 2 });
 });
