@@ -12,6 +12,7 @@ import type { RunSpec, StrategyResult } from './lib/spec.js';
 import { strategy as findStrategy } from './lib/strategies.js';
 import { startTarget } from './targets/start.js';
 import { now, type ReloadTiming, type Target } from './targets/target.js';
+import { counterDelta, sampleTcpCounters } from './lib/tcp-counters.js';
 
 const spec = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as RunSpec;
 const strategy = findStrategy(spec.strategy);
@@ -51,7 +52,10 @@ async function main(): Promise<StrategyResult> {
   log(`reloads: ${spec.reloads} under ${spec.concurrency} new-connection + ${spec.concurrency} keep-alive users`);
   const phaseStart = now();
   pool.run({ ...load, newConnection: spec.concurrency, keepAlive: spec.concurrency });
-  await sleep(spec.warmupMs + spec.steadyMs);
+  await sleep(spec.warmupMs);
+  const steadyCounters = sampleTcpCounters();
+  await sleep(spec.steadyMs);
+  const reloadCounters = sampleTcpCounters();
   const timings: ReloadTiming[] = [];
   for (let i = 0; i < spec.reloads; i++) {
     const timing = await target.reload();
@@ -59,6 +63,7 @@ async function main(): Promise<StrategyResult> {
     if (!timing.ok) log(`reload ${i + 1}: ${timing.message}`);
     await sleep(spec.gapMs);
   }
+  const endCounters = sampleTcpCounters();
   await sleep(spec.warmupMs);
   const phaseEnd = now();
   const { records } = await pool.stop(stopTimeout);
@@ -80,6 +85,7 @@ async function main(): Promise<StrategyResult> {
     failureEvents: analysed.failureEvents,
     failureSummary: analysed.failureSummary,
     series: analysed.series,
+    tcpCounters: { steady: counterDelta(steadyCounters, reloadCounters), reloads: counterDelta(reloadCounters, endCounters) },
     elapsedMs: Math.round(now() - began),
   };
 }

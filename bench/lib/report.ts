@@ -6,7 +6,7 @@ import { renderChart } from './chart.js';
 import type { BenchOptions } from './flags.js';
 import type { Machine } from './machine.js';
 import type { StrategyOutcome, ThroughputComparison } from './spec.js';
-import { failureRows, failureWhenRows, markdownTable, plainTable, reloadRows, throughputRows } from './table.js';
+import { failureRows, failureWhenRows, kernelCounterRows, markdownTable, plainTable, reloadRows, throughputRows } from './table.js';
 
 export interface ReportInput {
   options: BenchOptions;
@@ -48,6 +48,8 @@ export function report(input: ReportInput): void {
   const failures = failureRows(outcomes);
   const reloads = reloadRows(outcomes);
   const when = failureWhenRows(outcomes);
+  const kernel = kernelCounterRows(outcomes);
+  const kernelTitle = 'Kernel TCP counters of each namespace (nstat names), moved in the steady window and over the reloads';
   const tp = typeof throughput === 'string' ? null : throughputRows(throughput);
   const ratio = throughputRatio(throughput);
   const steer = latencyRatios(outcomes, 'steer');
@@ -80,6 +82,7 @@ export function report(input: ReportInput): void {
     plainTable(reloads),
     '',
     ...(when.rows.length > 0 ? ['When the failed requests had started', plainTable(when), ''] : []),
+    ...(kernel.rows.length > 0 ? [kernelTitle, plainTable(kernel), ''] : []),
     ratioLine,
     ...(steerLine ? [steerLine] : []),
     `setup: ${setup}`,
@@ -101,6 +104,7 @@ export function report(input: ReportInput): void {
     markdownTable(reloads),
     '',
     ...(when.rows.length > 0 ? ['When the failed requests had started:', '', markdownTable(when), ''] : []),
+    ...(kernel.rows.length > 0 ? [`${kernelTitle}:`, '', markdownTable(kernel), ''] : []),
     ratioLine,
     ...(steerLine ? ['', steerLine] : []),
     '',

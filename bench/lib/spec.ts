@@ -3,6 +3,7 @@
 import type { FailureEvent, ModeResult, ReloadResult, Series, summarizeFailures, ThroughputResult } from './analyse.js';
 import type { LoadMode } from '../load/http-client.js';
 import type { StrategyId } from './strategies.js';
+import type { CounterSample } from './tcp-counters.js';
 
 export interface RunSpec {
   strategy: StrategyId;
@@ -34,6 +35,8 @@ export interface StrategyResult {
   failureEvents: FailureEvent[]; // the first 5000, by time
   failureSummary: ReturnType<typeof summarizeFailures>;
   series: Series;
+  /** The namespace's TCP counters moved in the steady window and over the reloads (null off Linux). */
+  tcpCounters: { steady: CounterSample | null; reloads: CounterSample | null };
   elapsedMs: number;
 }
 

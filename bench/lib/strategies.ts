@@ -1,7 +1,7 @@
 // The strategies the benchmark compares, and what each needs from the kernel.
 import type { SupervisorOptions } from '../targets/supervisor.js';
 
-export type StrategyId = 'steer' | 'steer-nice' | 'migrate' | 'shared' | 'self' | 'naive' | 'cluster' | 'off';
+export type StrategyId = 'steer' | 'steer-bare' | 'migrate' | 'shared' | 'self' | 'naive' | 'cluster' | 'off';
 
 export interface Strategy {
   id: StrategyId;
@@ -22,33 +22,33 @@ export const STRATEGIES: readonly Strategy[] = [
   {
     id: 'steer',
     label: 'supervisor reuseport+steer',
-    describe: 'supervisor, socket: reuseport, lossless: steer (classic BPF steering), tcp_migrate_req=0',
+    describe: 'supervisor, socket: reuseport, lossless: steer (classic BPF steering), slow_start: 1s, drain.spread: 1s, tcp_migrate_req=0',
+    kind: 'supervisor',
+    supervisor: { socket: 'reuseport', lossless: 'steer', slowStart: '1s', drainSpread: '1s' },
+    sysctl: 0,
+  },
+  {
+    id: 'steer-bare',
+    label: 'supervisor steer, no ramp',
+    describe: 'as steer, without slow_start and drain.spread: the new generation takes every new connection at once, old workers close every keep-alive connection on its next response (not run by default)',
     kind: 'supervisor',
     supervisor: { socket: 'reuseport', lossless: 'steer' },
     sysctl: 0,
   },
   {
-    id: 'steer-nice',
-    label: 'supervisor steer+ready.nice',
-    describe: 'as steer, with ready.nice: 10 (new workers warm up at lower CPU priority, back to 0 once ready)',
-    kind: 'supervisor',
-    supervisor: { socket: 'reuseport', lossless: 'steer', readyNice: 10 },
-    sysctl: 0,
-  },
-  {
     id: 'migrate',
     label: 'supervisor reuseport+migrate',
-    describe: 'supervisor, socket: reuseport, lossless: migrate, tcp_migrate_req=1',
+    describe: 'supervisor, socket: reuseport, lossless: migrate, drain.spread: 1s, tcp_migrate_req=1 (slow_start needs steering)',
     kind: 'supervisor',
-    supervisor: { socket: 'reuseport', lossless: 'migrate' },
+    supervisor: { socket: 'reuseport', lossless: 'migrate', drainSpread: '1s' },
     sysctl: 1,
   },
   {
     id: 'shared',
     label: 'supervisor shared',
-    describe: 'supervisor, socket: shared (one listener inherited by every worker)',
+    describe: 'supervisor, socket: shared (one listener inherited by every worker), drain.spread: 1s',
     kind: 'supervisor',
-    supervisor: { socket: 'shared' },
+    supervisor: { socket: 'shared', drainSpread: '1s' },
     sysctl: 0,
   },
   {
@@ -56,7 +56,7 @@ export const STRATEGIES: readonly Strategy[] = [
     label: 'supervisor self',
     describe: 'supervisor, socket: self (workers bind the port with SO_REUSEPORT); lossless only with tcp_migrate_req=1',
     kind: 'supervisor',
-    supervisor: { socket: 'self' },
+    supervisor: { socket: 'self', drainSpread: '1s' },
     sysctl: 'flag',
   },
   {

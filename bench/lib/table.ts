@@ -1,6 +1,7 @@
 // The report as tables, in plain text for the terminal and in markdown for docs/benchmarks.md.
 import type { LoadMode } from '../load/http-client.js';
 import type { StrategyOutcome, ThroughputComparison } from './spec.js';
+import { WATCHED_COUNTERS } from './tcp-counters.js';
 
 type Row = string[];
 
@@ -100,5 +101,20 @@ export function throughputRows(comparison: ThroughputComparison): { head: Row; r
     `${ms(e.latency.p50)} / ${ms(e.latency.p99)} ms`,
     `${e.clientCores} / ${e.machineBusy === null ? '?' : `${Math.round(e.machineBusy * 100)}%`}`,
   ]);
+  return { head, rows };
+}
+
+// The namespace's kernel counters over the reloads: connections the kernel dropped or reset before
+// any process saw them would show here, whatever the load client counted.
+export function kernelCounterRows(outcomes: StrategyOutcome[]): { head: Row; rows: Row[] } {
+  const head = ['strategy', 'window', ...WATCHED_COUNTERS];
+  const rows: Row[] = [];
+  for (const outcome of outcomes) {
+    const counters = outcome.result?.tcpCounters;
+    if (!counters) continue;
+    for (const [window, sample] of [['steady', counters.steady], ['reloads', counters.reloads]] as const) {
+      if (sample) rows.push([window === 'steady' ? outcome.label : '', window, ...WATCHED_COUNTERS.map((name) => int(sample[name]))]);
+    }
+  }
   return { head, rows };
 }
