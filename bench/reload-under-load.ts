@@ -21,7 +21,6 @@ import { strategy, type Strategy, type StrategyId } from './lib/strategies.js';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const strategyRunner = fileURLToPath(new URL('./run-strategy.js', import.meta.url));
 const throughputRunner = fileURLToPath(new URL('./run-throughput.js', import.meta.url));
-const WARMUP_MS = 500;
 const BUCKET_MS = 250;
 const SLICE_MS = 1000;
 const SLICE_WARMUP_MS = 250;
@@ -49,6 +48,8 @@ async function compareThroughput(options: BenchOptions, work: string, losslessKe
     sliceMs: SLICE_MS,
     warmupMs: SLICE_WARMUP_MS,
     drainMs: options.drainMs,
+    slowStartMs: options.slowStartMs,
+    drainSpreadMs: options.drainSpreadMs,
     timeoutMs: options.timeoutMs,
     losslessKey,
     ...(nsProblem ? { where: 'host' as const, migrateReq: hostValue } : { where: 'namespace' as const, migrateReq: 0 }),
@@ -76,11 +77,13 @@ async function runStrategy(s: Strategy, options: BenchOptions, work: string, los
     workers: options.workers,
     concurrency: options.concurrency,
     loadProcesses: options.loadProcesses,
-    warmupMs: WARMUP_MS,
+    warmupMs: options.warmupMs,
     steadyMs: options.durationMs,
     reloads: options.reloads,
     gapMs: options.gapMs,
     drainMs: options.drainMs,
+    slowStartMs: options.slowStartMs,
+    drainSpreadMs: options.drainSpreadMs,
     timeoutMs: options.timeoutMs,
     bucketMs: BUCKET_MS,
     losslessKey,
@@ -88,7 +91,7 @@ async function runStrategy(s: Strategy, options: BenchOptions, work: string, los
     resultPath: path.join(work, `${s.id}.result.json`),
   };
   // Generous: a reload that hangs still ends (each has its own timeouts inside), but bounded.
-  const budgetMs = 60_000 + 2 * (WARMUP_MS + options.durationMs) + options.reloads * (options.gapMs + options.drainMs + 12_000);
+  const budgetMs = 60_000 + 2 * (options.warmupMs + options.durationMs) + options.reloads * (options.gapMs + options.drainMs + options.slowStartMs + options.drainSpreadMs + 12_000);
   try {
     await runChild(s.id, strategyRunner, path.join(work, `${s.id}.spec.json`), spec, budgetMs);
     const result = JSON.parse(readFileSync(spec.resultPath, 'utf8')) as StrategyResult;

@@ -17,6 +17,8 @@ import { counterDelta, sampleTcpCounters } from './lib/tcp-counters.js';
 const spec = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as RunSpec;
 const strategy = findStrategy(spec.strategy);
 const log = (text: string) => process.stderr.write(`[${spec.strategy}] ${text}\n`);
+// Load continues this long after the last reload, so the last reload's requests all complete.
+const TAIL_MS = 500;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 let target: Target | undefined;
@@ -64,7 +66,7 @@ async function main(): Promise<StrategyResult> {
     await sleep(spec.gapMs);
   }
   const endCounters = sampleTcpCounters();
-  await sleep(spec.warmupMs);
+  await sleep(TAIL_MS);
   const phaseEnd = now();
   const { records } = await pool.stop(stopTimeout);
   const ok = timings.filter((t) => t.ok).length;

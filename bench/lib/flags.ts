@@ -4,6 +4,7 @@ import { DEFAULT_STRATEGIES, STRATEGIES, strategy, type StrategyId } from './str
 
 export interface BenchOptions {
   durationMs: number;
+  warmupMs: number;
   concurrency: number;
   workers: number;
   reloads: number;
@@ -12,6 +13,8 @@ export interface BenchOptions {
   loadProcesses: number;
   gapMs: number;
   drainMs: number;
+  slowStartMs: number;
+  drainSpreadMs: number;
   timeoutMs: number;
   selfMigrateReq: 0 | 1;
   throughputRounds: number;
@@ -20,7 +23,8 @@ export interface BenchOptions {
 
 export const HELP = `npm run bench -- [flags]      reload under load, every strategy side by side
 
-  --duration SECONDS     steady window before the first reload, after 0.5 s of warm-up (default 2)
+  --duration SECONDS     steady window before the first reload, after the warm-up (default 2)
+  --warmup SECONDS       load before the steady window, not measured: the servers start cold (default 2)
   --concurrency N        virtual users per load mode: N new-connection + N keep-alive (default 50)
   --workers N            server processes per strategy (default 2)
   --reloads N            reloads per strategy (default 20)
@@ -31,6 +35,8 @@ export const HELP = `npm run bench -- [flags]      reload under load, every stra
   --load-processes N     load generator processes (default 2)
   --gap MS               pause after each reload before the next one (default 200)
   --drain-timeout MS     deadline of the naive and cluster baselines' old processes (default 500)
+  --slow-start MS        the supervisor's slow_start in the steer strategy (default 1000; 0: off)
+  --drain-spread MS      the supervisor's drain.spread in the steer strategy (default 500; 0: off)
   --timeout MS           per-request timeout, counted as a failure (default 10000)
   --self-sysctl 0|1      net.ipv4.tcp_migrate_req for the self strategy (default 0)
   --throughput-rounds N  rounds of the throughput comparison, 1 s per strategy each (default 3; 0: skip)
@@ -52,6 +58,7 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
     args: argv,
     options: {
       duration: { type: 'string' },
+      warmup: { type: 'string' },
       concurrency: { type: 'string' },
       workers: { type: 'string' },
       reloads: { type: 'string' },
@@ -60,6 +67,8 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
       'load-processes': { type: 'string' },
       gap: { type: 'string' },
       'drain-timeout': { type: 'string' },
+      'slow-start': { type: 'string' },
+      'drain-spread': { type: 'string' },
       timeout: { type: 'string' },
       'self-sysctl': { type: 'string' },
       'throughput-rounds': { type: 'string' },
@@ -75,6 +84,7 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
   if (!Number.isInteger(selfSysctl)) throw new Error('--self-sysctl: expected 0 or 1');
   return {
     durationMs: Math.round(number('duration', values.duration, 2, 0.5, 600) * 1000),
+    warmupMs: Math.round(number('warmup', values.warmup, 2, 0, 600) * 1000),
     concurrency: Math.round(number('concurrency', values.concurrency, 50, 1, 2000)),
     workers: Math.round(number('workers', values.workers, 2, 1, 64)),
     reloads: Math.round(number('reloads', values.reloads, 20, 0, 1000)),
@@ -83,6 +93,8 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
     loadProcesses: Math.round(number('load-processes', values['load-processes'], 2, 1, 32)),
     gapMs: Math.round(number('gap', values.gap, 200, 0, 60_000)),
     drainMs: Math.round(number('drain-timeout', values['drain-timeout'], 500, 0, 60_000)),
+    slowStartMs: Math.round(number('slow-start', values['slow-start'], 1000, 0, 60_000)),
+    drainSpreadMs: Math.round(number('drain-spread', values['drain-spread'], 500, 0, 9_000)),
     timeoutMs: Math.round(number('timeout', values.timeout, 10_000, 100, 120_000)),
     selfMigrateReq: selfSysctl as 0 | 1,
     throughputRounds: Math.round(number('throughput-rounds', values['throughput-rounds'], 3, 0, 100)),

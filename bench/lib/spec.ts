@@ -10,11 +10,13 @@ export interface RunSpec {
   workers: number;
   concurrency: number; // virtual users per load mode
   loadProcesses: number;
-  warmupMs: number;
+  warmupMs: number; // load before the steady window, unmeasured: freshly started servers run cold code
   steadyMs: number;
   reloads: number;
   gapMs: number; // pause after each reload, before the next trigger
   drainMs: number; // deadline of the naive and cluster baselines' old processes
+  slowStartMs: number; // the supervisor's slow_start where the strategy uses it
+  drainSpreadMs: number; // the supervisor's drain.spread where the strategy uses it
   timeoutMs: number; // per request
   bucketMs: number;
   losslessKey: boolean; // the daemon's config knows `lossless:`
@@ -50,6 +52,8 @@ export interface ThroughputSpec {
   sliceMs: number; // measured part of each slice
   warmupMs: number; // unmeasured start of each slice
   drainMs: number;
+  slowStartMs: number;
+  drainSpreadMs: number;
   timeoutMs: number;
   losslessKey: boolean;
   where: 'namespace' | 'host';

@@ -9,7 +9,11 @@ export interface Strategy {
   /** What it is, for the docs and --help. */
   describe: string;
   kind: 'supervisor' | 'naive' | 'cluster';
-  supervisor?: Omit<SupervisorOptions, 'workers'>;
+  /**
+   * handover: 'ramp' runs it with --slow-start and --drain-spread, 'spread' with --drain-spread
+   * only (slow_start needs steering), none with neither.
+   */
+  supervisor?: Omit<SupervisorOptions, 'workers' | 'slowStartMs' | 'drainSpreadMs'> & { handover?: 'ramp' | 'spread' };
   /**
    * net.ipv4.tcp_migrate_req for its namespace. 'flag': --self-sysctl decides. On the host (no
    * namespace possible) a fixed value must already be in force, or the strategy is skipped: a
@@ -22,9 +26,9 @@ export const STRATEGIES: readonly Strategy[] = [
   {
     id: 'steer',
     label: 'supervisor reuseport+steer',
-    describe: 'supervisor, socket: reuseport, lossless: steer (classic BPF steering), slow_start: 1s, drain.spread: 1s, tcp_migrate_req=0',
+    describe: 'supervisor, socket: reuseport, lossless: steer (classic BPF steering), slow_start (--slow-start) and drain.spread (--drain-spread), tcp_migrate_req=0',
     kind: 'supervisor',
-    supervisor: { socket: 'reuseport', lossless: 'steer', slowStart: '1s', drainSpread: '1s' },
+    supervisor: { socket: 'reuseport', lossless: 'steer', handover: 'ramp' },
     sysctl: 0,
   },
   {
@@ -38,17 +42,17 @@ export const STRATEGIES: readonly Strategy[] = [
   {
     id: 'migrate',
     label: 'supervisor reuseport+migrate',
-    describe: 'supervisor, socket: reuseport, lossless: migrate, drain.spread: 1s, tcp_migrate_req=1 (slow_start needs steering)',
+    describe: 'supervisor, socket: reuseport, lossless: migrate, tcp_migrate_req=1',
     kind: 'supervisor',
-    supervisor: { socket: 'reuseport', lossless: 'migrate', drainSpread: '1s' },
+    supervisor: { socket: 'reuseport', lossless: 'migrate' },
     sysctl: 1,
   },
   {
     id: 'shared',
     label: 'supervisor shared',
-    describe: 'supervisor, socket: shared (one listener inherited by every worker), drain.spread: 1s',
+    describe: 'supervisor, socket: shared (one listener inherited by every worker)',
     kind: 'supervisor',
-    supervisor: { socket: 'shared', drainSpread: '1s' },
+    supervisor: { socket: 'shared' },
     sysctl: 0,
   },
   {
@@ -56,7 +60,7 @@ export const STRATEGIES: readonly Strategy[] = [
     label: 'supervisor self',
     describe: 'supervisor, socket: self (workers bind the port with SO_REUSEPORT); lossless only with tcp_migrate_req=1',
     kind: 'supervisor',
-    supervisor: { socket: 'self', drainSpread: '1s' },
+    supervisor: { socket: 'self' },
     sysctl: 'flag',
   },
   {

@@ -2,19 +2,27 @@
 import type { Strategy } from '../lib/strategies.js';
 import { ClusterTarget } from './cluster.js';
 import { NaiveTarget } from './naive.js';
-import { SupervisorTarget } from './supervisor.js';
+import { SupervisorTarget, type SupervisorOptions } from './supervisor.js';
 import type { Target } from './target.js';
 
 export interface StartOptions {
   workers: number;
   drainMs: number;
+  slowStartMs: number;
+  drainSpreadMs: number;
   losslessKey: boolean; // the daemon's config knows `lossless:`; else the supervisor's default applies
 }
 
 export function startTarget(strategy: Strategy, options: StartOptions): Promise<Target> {
   switch (strategy.kind) {
     case 'supervisor': {
-      const supervisor = { ...strategy.supervisor!, workers: options.workers };
+      const { handover, ...chosen } = strategy.supervisor!;
+      const supervisor: SupervisorOptions = {
+        ...chosen,
+        workers: options.workers,
+        ...(handover === 'ramp' || handover === 'spread' ? { drainSpreadMs: options.drainSpreadMs } : {}),
+        ...(handover === 'ramp' ? { slowStartMs: options.slowStartMs } : {}),
+      };
       if (!options.losslessKey) delete supervisor.lossless;
       return SupervisorTarget.start(supervisor);
     }

@@ -10,8 +10,8 @@ export interface SupervisorOptions {
   lossless?: 'auto' | 'steer' | 'migrate' | 'off'; // left out when the daemon does not know the key yet
   workers: number;
   readyNice?: number; // ready.nice: new workers warm up at this nice value
-  slowStart?: string; // slow_start: the new generation's share of new connections grows over this long
-  drainSpread?: string; // drain.spread: old workers close their keep-alive connections over this long
+  slowStartMs?: number; // slow_start: the new generation's share of new connections grows over this long
+  drainSpreadMs?: number; // drain.spread: old workers close their keep-alive connections over this long
 }
 
 export class SupervisorTarget implements Target {
@@ -95,7 +95,7 @@ function config(options: SupervisorOptions, version: number): Record<string, unk
     ready: { kind: 'notify', timeout: '10s', ...(options.readyNice ? { nice: options.readyNice } : {}) },
     // The example app's workers leave as soon as their last connection ends; the timeout is only
     // a backstop and, if ever reached, shows in the reload's message.
-    drain: { signal: 'SIGTERM', timeout: '10s', ...(options.drainSpread ? { spread: options.drainSpread } : {}) },
-    ...(options.slowStart ? { slow_start: options.slowStart } : {}),
+    drain: { signal: 'SIGTERM', timeout: '10s', ...(options.drainSpreadMs ? { spread: `${options.drainSpreadMs}ms` } : {}) },
+    ...(options.slowStartMs ? { slow_start: `${options.slowStartMs}ms` } : {}),
   };
 }
