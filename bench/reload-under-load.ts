@@ -76,6 +76,7 @@ async function runStrategy(s: Strategy, options: BenchOptions, work: string, los
     strategy: s.id,
     workers: options.workers,
     concurrency: options.concurrency,
+    rate: options.rate,
     loadProcesses: options.loadProcesses,
     warmupMs: options.warmupMs,
     steadyMs: options.durationMs,

@@ -51,9 +51,9 @@ async function main(): Promise<StrategyResult> {
   const load = { host: target.host, port: target.port, timeoutMs: spec.timeoutMs };
   const stopTimeout = spec.timeoutMs + 5000;
 
-  log(`reloads: ${spec.reloads} under ${spec.concurrency} new-connection + ${spec.concurrency} keep-alive users`);
+  log(`reloads: ${spec.reloads} under ${spec.concurrency} new-connection + ${spec.concurrency} keep-alive users${spec.rate > 0 ? `, ${spec.rate} requests/s each mode` : ''}`);
   const phaseStart = now();
-  pool.run({ ...load, newConnection: spec.concurrency, keepAlive: spec.concurrency });
+  pool.run({ ...load, newConnection: spec.concurrency, keepAlive: spec.concurrency, ...(spec.rate > 0 ? { ratePerMode: spec.rate } : {}) });
   await sleep(spec.warmupMs);
   const steadyCounters = sampleTcpCounters();
   await sleep(spec.steadyMs);

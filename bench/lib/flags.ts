@@ -6,6 +6,7 @@ export interface BenchOptions {
   durationMs: number;
   warmupMs: number;
   concurrency: number;
+  rate: number; // requests/s per load mode in the reload runs; 0: closed loop
   workers: number;
   reloads: number;
   strategies: StrategyId[];
@@ -26,6 +27,8 @@ export const HELP = `npm run bench -- [flags]      reload under load, every stra
   --duration SECONDS     steady window before the first reload, after the warm-up (default 2)
   --warmup SECONDS       load before the steady window, not measured: the servers start cold (default 2)
   --concurrency N        virtual users per load mode: N new-connection + N keep-alive (default 50)
+  --rate R               reload runs at a fixed R requests/s per load mode (open loop, latency from
+                         each request's scheduled time) instead of back to back (default 0: closed loop)
   --workers N            server processes per strategy (default 2)
   --reloads N            reloads per strategy (default 20)
   --strategies LIST      comma-separated subset of: ${STRATEGIES.map((s) => s.id).join(', ')}
@@ -60,6 +63,7 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
       duration: { type: 'string' },
       warmup: { type: 'string' },
       concurrency: { type: 'string' },
+      rate: { type: 'string' },
       workers: { type: 'string' },
       reloads: { type: 'string' },
       strategies: { type: 'string' },
@@ -86,6 +90,7 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
     durationMs: Math.round(number('duration', values.duration, 2, 0.5, 600) * 1000),
     warmupMs: Math.round(number('warmup', values.warmup, 2, 0, 600) * 1000),
     concurrency: Math.round(number('concurrency', values.concurrency, 50, 1, 2000)),
+    rate: Math.round(number('rate', values.rate, 0, 0, 1_000_000)),
     workers: Math.round(number('workers', values.workers, 2, 1, 64)),
     reloads: Math.round(number('reloads', values.reloads, 20, 0, 1000)),
     strategies: [...new Set(strategies.map((id) => strategy(id).id))],

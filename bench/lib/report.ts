@@ -61,7 +61,7 @@ export function report(input: ReportInput): void {
     ? `reuseport+steer p99, steady -> during reloads: ${steer.map((r) => `${r.mode} ${r.steadyP99} -> ${r.reloadP99} ms (${r.ratio ?? '?'}x)`).join('; ')}`
     : null;
   const setup =
-    `${options.workers} workers; load: ${options.concurrency} new-connection + ${options.concurrency} keep-alive closed-loop users, no retries, ` +
+    `${options.workers} workers; load: ${options.concurrency} new-connection + ${options.concurrency} keep-alive ${options.rate > 0 ? `users at a fixed ${options.rate} requests/s per mode (open loop)` : 'closed-loop users'}, no retries, ` +
     `${options.loadProcesses} load processes; ${options.reloads} reloads, ${options.gapMs} ms apart; steady window ${options.durationMs / 1000} s after ${options.warmupMs / 1000} s of warm-up; steer: slow_start ${options.slowStartMs} ms, drain.spread ${options.drainSpreadMs} ms`;
   const machineLine = `${machine.kernel}, ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, load average at start ${machine.loadAverageAtStart.join(' ')}`;
   const tpTitle =

@@ -9,6 +9,7 @@ export interface RunSpec {
   strategy: StrategyId;
   workers: number;
   concurrency: number; // virtual users per load mode
+  rate: number; // requests/s per load mode (open loop); 0: closed loop
   loadProcesses: number;
   warmupMs: number; // load before the steady window, unmeasured: freshly started servers run cold code
   steadyMs: number;

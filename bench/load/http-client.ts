@@ -53,13 +53,27 @@ export class VirtualUser {
     this.#request = requestBytes(target, mode);
   }
 
-  /** Sends requests back to back while running() holds; records each one. */
-  async run(running: () => boolean, record: RecordFn, now: () => number): Promise<void> {
+  /**
+   * Sends requests while running() holds and records each one: back to back (closed loop), or,
+   * with a schedule, one every intervalMs from firstAt (open loop). A request that could not start
+   * on time because the one before was still running counts its latency from its scheduled time,
+   * as a client with a fixed arrival rate would see it (no coordinated omission).
+   */
+  async run(running: () => boolean, record: RecordFn, now: () => number, schedule?: { intervalMs: number; firstAt: number }): Promise<void> {
+    let due = schedule?.firstAt ?? 0;
     while (running()) {
-      const startedAt = now();
+      if (schedule) {
+        const wait = due - now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        if (!running()) break;
+      }
+      // Late (the previous request ran past this one's time): latency counts from the scheduled
+      // time. Early (a timer fires a fraction of a millisecond soon): from now.
+      const startedAt = schedule ? Math.min(due, now()) : now();
       this.#version = 0;
       const outcome = await this.#send(startedAt);
       record(startedAt, now() - startedAt, outcome, this.#version);
+      if (schedule) due += schedule.intervalMs;
     }
     this.#drop();
   }

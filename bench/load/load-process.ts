@@ -24,7 +24,12 @@ function start(message: StartMessage): void {
   users = [...make('new-connection', message.newConnection), ...make('keep-alive', message.keepAlive)];
   running = true;
   cpuAtStart = process.cpuUsage();
-  loops = users.map((user) => user.run(() => running, (startedAt, latencyMs, outcome, version) => recorder.add(startedAt, latencyMs, outcome, user.mode, version), now));
+  const interval = message.intervalMs;
+  // Open loop: users start at evenly spread phases of the interval, so the rate is smooth.
+  const schedule = (index: number) => (interval ? { intervalMs: interval, firstAt: now() + (interval * index) / users.length } : undefined);
+  loops = users.map((user, index) =>
+    user.run(() => running, (startedAt, latencyMs, outcome, version) => recorder.add(startedAt, latencyMs, outcome, user.mode, version), now, schedule(index)),
+  );
   // One timer for all users instead of one per request: the load client must stay cheap.
   sweep = setInterval(() => {
     const olderThan = now() - message.timeoutMs;

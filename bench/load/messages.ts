@@ -8,6 +8,8 @@ export interface StartMessage {
   newConnection: number; // virtual users opening a connection per request
   keepAlive: number; // virtual users each holding one keep-alive connection
   timeoutMs: number;
+  // Fixed rate: each user sends one request every intervalMs (open loop); absent: back to back.
+  intervalMs?: number;
 }
 
 export type ToLoadProcess = StartMessage | { type: 'stop' };

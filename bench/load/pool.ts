@@ -13,6 +13,7 @@ export interface LoadSpec {
   newConnection: number; // total over all processes
   keepAlive: number;
   timeoutMs: number;
+  ratePerMode?: number; // requests per second per load mode, over all users (open loop); absent: closed loop
 }
 
 /** n split into `parts` near-equal whole numbers. */
@@ -50,8 +51,10 @@ export class LoadPool {
   run(spec: LoadSpec): void {
     const newConnection = split(spec.newConnection, this.#children.length);
     const keepAlive = split(spec.keepAlive, this.#children.length);
+    // At R requests/s per mode spread over N users of that mode, each user sends one every N/R s.
+    const intervals = spec.ratePerMode ? { intervalMs: (1000 * Math.max(spec.newConnection, spec.keepAlive)) / spec.ratePerMode } : {};
     this.#children.forEach((child, i) =>
-      this.#send(child, { type: 'start', host: spec.host, port: spec.port, newConnection: newConnection[i]!, keepAlive: keepAlive[i]!, timeoutMs: spec.timeoutMs }),
+      this.#send(child, { type: 'start', host: spec.host, port: spec.port, newConnection: newConnection[i]!, keepAlive: keepAlive[i]!, timeoutMs: spec.timeoutMs, ...intervals }),
     );
   }
 
