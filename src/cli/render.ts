@@ -24,6 +24,10 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
     `lossless: ${status.lossless.mechanisms.length > 0 ? status.lossless.mechanisms.join(' + ') : 'none'} (${status.lossless.guarantee})`,
   ];
   if (status.sharedAcceptQueue !== null) lines.push(`shared listener accept queue: ${status.sharedAcceptQueue}`);
+  if (status.slowStart) {
+    const { generation, from, share, remainingMs } = status.slowStart;
+    lines.push(`slow start: generation ${generation} gets ${Math.round(share * 100)}% of new connections, generation ${from} the rest; ${formatSeconds(remainingMs)} left`);
+  }
   const rows = [['GEN', 'GEN STATE', 'WORKER', 'PID', 'STATE', 'UPTIME', 'READY SINCE', 'RESTARTS', 'QUEUE', 'NOTE']];
   for (const gen of status.generations) {
     for (const worker of gen.workers) {

@@ -123,4 +123,6 @@ export interface DaemonStatus {
   generations: GenerationStatus[];
   lastReload: ReloadSummary | null;
   eventSubscribers: number; // `supervisor events` clients connected now
+  /** A slow start in progress: the promoted generation's share of new connections, and the time left. */
+  slowStart: { generation: number; from: number; share: number; remainingMs: number } | null;
 }

@@ -35,6 +35,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #other: Generation | null = null; // the candidate during a reload, or the generation draining
   #nextId = 1;
   #lastReload: ReloadResult | null = null;
+  #shift: { generation: number; from: number; share: number; endsAt: number } | null = null;
   readonly #log: Logger;
   readonly #sockets: SocketPlan;
   readonly #lossless: LosslessReport;
@@ -136,6 +137,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       generations: generations.map((gen) => gen.status()),
       lastReload: this.#lastReload ? summarize(this.#lastReload) : null,
       eventSubscribers: this.events.subscribers(),
+      slowStart: this.#shift ? { generation: this.#shift.generation, from: this.#shift.from, share: Math.round(this.#shift.share * 1000) / 1000, remainingMs: Math.max(0, Math.round(this.#shift.endsAt - Date.now())) } : null,
     };
   }
 
@@ -206,6 +208,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const shift = slowStartMs > 0 ? new SlowStart(slowStartMs) : null;
       // From here the new generation gets new connections: all of them, or its first share.
       if (shift) {
+        this.#shift = { generation: candidate.id, from: old.id, share: shift.share(0), endsAt: Date.now() + slowStartMs };
         routeShares(candidate, old, shift.share(0));
       } else {
         candidate.route(true);
@@ -219,7 +222,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.#other = old;
       run.progress('promoted', { generation: candidate.id, drainingGeneration: old.id, drainWorkers: old.workers.filter((w) => w.alive).length, slowStartMs });
       if (shift) {
-        await shift.run((share) => routeShares(candidate, old, share), this.#stopping.signal);
+        await shift.run((share) => {
+          this.#shift!.share = share;
+          routeShares(candidate, old, share);
+        }, this.#stopping.signal);
+        this.#shift = null;
         candidate.route(true);
         old.route(false);
         run.progress('shifted', { generation: candidate.id, drainingGeneration: old.id, slowStartMs });
@@ -234,6 +241,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const note = notes.length > 0 ? notes.join('; ') : null;
       return finish('promoted', candidate.id, note);
     } finally {
+      this.#shift = null;
       if ((this.#state as SupervisorState) === 'reloading') this.#apply('reloaded');
     }
   }

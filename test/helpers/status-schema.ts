@@ -54,6 +54,7 @@ export const statusSchema = z.strictObject({
   generations: z.array(generationStatusSchema).max(2),
   lastReload: reloadSummarySchema.nullable(),
   eventSubscribers: z.number().int().min(0),
+  slowStart: z.strictObject({ generation: z.number().int().min(1), from: z.number().int().min(1), share: z.number().gt(0).max(1), remainingMs: z.number().int().min(0) }).nullable(),
 });
 
 // `status --json` prints the control result: the status object is its `data`.

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { Daemon, exampleApp, get, sleep, waitFor } from '../helpers/harness.js';
+import { Daemon, exampleApp, get, isAlive, sleep, waitFor } from '../helpers/harness.js';
 
 const base = {
   workers: 2,
@@ -23,10 +23,13 @@ test('slow_start: new connections go to both generations, the new one taking a g
     void reload.finally(() => (done = true));
     // One new connection per request, back to back, until the reload has ended.
     const answers: { at: number; version: string }[] = [];
+    let during: Awaited<ReturnType<typeof daemon.status>>['slowStart'] = null;
     while (!done) {
       const answer = await get(daemon.port);
       assert.equal(answer.status, 200);
       answers.push({ at: Date.now(), version: String(answer.headers['x-version']) });
+      // Once the new generation answers, status shows the ramp (asked once, in the first half).
+      if (during === null && answer.headers['x-version'] === '2') during = (await daemon.status()).slowStart;
     }
     const result = await reload;
     assert.equal(result.exitCode, 0, result.stderr);
@@ -44,9 +47,15 @@ test('slow_start: new connections go to both generations, the new one taking a g
     assert.ok(late > early, `the new generation's share did not grow: ${Math.round(early * 100)}% -> ${Math.round(late * 100)}%`);
     assert.ok(ramp.some((answer) => answer.version === '1'), 'the old generation got no new connection during the slow start');
 
+    assert.ok(during, 'status showed no slow start while the new generation had a share');
+    assert.equal(during.generation, 2);
+    assert.equal(during.from, 1);
+    assert.ok(during.share > 0 && during.share < 1 && during.remainingMs <= 2000, JSON.stringify(during));
+
     for (let i = 0; i < 20; i++) assert.equal((await get(daemon.port)).headers['x-version'], '2');
     const status = await daemon.status();
     assert.deepEqual(status.generations.map((gen) => gen.state), ['serving']);
+    assert.equal(status.slowStart, null);
   } finally {
     await daemon.stop();
   }
@@ -131,4 +140,25 @@ test('drain.spread: old workers close their keep-alive connections over the wind
     await daemon.stop();
   }
   assert.equal(clients.reduce((sum, client) => sum + client.failures, 0), 0, 'a keep-alive request failed');
+});
+
+test('a stop during a slow start ends the ramp at once: both generations drain, the supervisor exits 0, no worker is left', async () => {
+  const config = (version: string) => ({ ...base, env: { APP_VERSION: version }, slow_start: '20s', drain: { signal: 'SIGTERM', timeout: '5s' } });
+  const daemon = await Daemon.start({ config: config('1') });
+  let pids: number[] = [];
+  try {
+    daemon.writeConfig(config('2'));
+    const reload = daemon.cli('reload');
+    await waitFor('the slow start to begin', async () => (await daemon.status()).slowStart ?? undefined, 10_000);
+    pids = daemon.workerPids();
+    assert.equal(pids.length, 4, `expected both generations' workers, got ${pids.join(', ')}`);
+    const started = Date.now();
+    const code = await daemon.stop();
+    assert.equal(code, 0);
+    assert.ok(Date.now() - started < 10_000, `the stop waited ${Date.now() - started} ms: the 20 s ramp was not cut short`);
+    await reload;
+  } finally {
+    await daemon.stop();
+  }
+  for (const pid of pids) assert.equal(isAlive(pid), false, `worker ${pid} outlived the supervisor`);
 });

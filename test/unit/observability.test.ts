@@ -7,7 +7,7 @@ import { LifecycleBus } from '../../src/daemon/events.js';
 import { healthOf } from '../../src/daemon/health.js';
 import { SupervisorMetrics } from '../../src/daemon/metrics.js';
 import { ReloadProgressView } from '../../src/cli/progress.js';
-import { renderLifecycleEvent } from '../../src/cli/render.js';
+import { renderLifecycleEvent, renderStatus } from '../../src/cli/render.js';
 
 function status(state: string, workers: string[]): DaemonStatus {
   return {
@@ -20,6 +20,7 @@ function status(state: string, workers: string[]): DaemonStatus {
     }],
     lastReload: null,
     eventSubscribers: 0,
+    slowStart: null,
   };
 }
 
@@ -160,4 +161,10 @@ test('config: metrics is an address on its own port; stop_grace a duration', () 
   assert.deepEqual(problems('metrics: 9100\n'), ['metrics: expected an address such as 127.0.0.1:9100, got 9100: write 127.0.0.1:9100']);
   assert.deepEqual(problems('metrics: 0.0.0.0:8000\n'), ['metrics: 0.0.0.0:8000 would share port 8000 with listen 127.0.0.1:8000: choose another port for metrics, such as 0.0.0.0:9100']);
   assert.match(problems('stop_grace: 5\n')[0]!, /^stop_grace: a bare number has no unit/);
+});
+
+test('status text names a slow start in progress: who gets which share, and for how long', () => {
+  const during = { ...status('reloading', ['ready']), slowStart: { generation: 3, from: 2, share: 0.4, remainingMs: 600 } };
+  assert.match(renderStatus(during), /^slow start: generation 3 gets 40% of new connections, generation 2 the rest; 600ms left$/m);
+  assert.doesNotMatch(renderStatus(status('running', ['ready'])), /slow start/);
 });
