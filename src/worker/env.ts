@@ -67,23 +67,21 @@ export function listenPlan(env: NodeJS.ProcessEnv, standalonePort?: number): Lis
  * supervisor's SIGKILL so it can still destroy what is left and exit 0 on its own terms.
  */
 export function drainTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
-  const text = env.SUPERVISOR_DRAIN_TIMEOUT_MS;
-  if (text === undefined || text === '') return 30_000;
-  const ms = Number(text);
-  if (!Number.isFinite(ms) || ms < 0) {
-    throw new WorkerEnvError(`SUPERVISOR_DRAIN_TIMEOUT_MS=${JSON.stringify(text)} is not a number of milliseconds >= 0.`);
-  }
-  return Math.max(0, ms - 500);
+  const ms = millisecondsFromEnv(env, 'SUPERVISOR_DRAIN_TIMEOUT_MS');
+  return ms === null ? 30_000 : Math.max(0, ms - 500);
 }
 
 /** Over how long the helper spreads closing keep-alive connections: SUPERVISOR_DRAIN_SPREAD_MS, else 0. */
 export function drainSpreadFromEnv(env: NodeJS.ProcessEnv): number {
-  const text = env.SUPERVISOR_DRAIN_SPREAD_MS;
-  if (text === undefined || text === '') return 0;
+  return millisecondsFromEnv(env, 'SUPERVISOR_DRAIN_SPREAD_MS') ?? 0;
+}
+
+// null when the variable is unset or empty.
+function millisecondsFromEnv(env: NodeJS.ProcessEnv, name: string): number | null {
+  const text = env[name];
+  if (text === undefined || text === '') return null;
   const ms = Number(text);
-  if (!Number.isFinite(ms) || ms < 0) {
-    throw new WorkerEnvError(`SUPERVISOR_DRAIN_SPREAD_MS=${JSON.stringify(text)} is not a number of milliseconds >= 0.`);
-  }
+  if (!Number.isFinite(ms) || ms < 0) throw new WorkerEnvError(`${name}=${JSON.stringify(text)} is not a number of milliseconds >= 0.`);
   return ms;
 }
 

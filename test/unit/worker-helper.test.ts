@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { drainHttpServers, trackHttpServer } from '../../src/worker/drain.js';
 import {
   drainSignalsFromEnv,
+  drainSpreadFromEnv,
   drainTimeoutFromEnv,
   inheritedListenFds,
   listenPlan,
@@ -45,6 +46,12 @@ describe('worker env', () => {
     assert.equal(drainTimeoutFromEnv({ SUPERVISOR_DRAIN_TIMEOUT_MS: '10000' }), 9_500);
     assert.equal(drainTimeoutFromEnv({ SUPERVISOR_DRAIN_TIMEOUT_MS: '200' }), 0);
     assert.throws(() => drainTimeoutFromEnv({ SUPERVISOR_DRAIN_TIMEOUT_MS: 'soon' }), /SUPERVISOR_DRAIN_TIMEOUT_MS="soon"/);
+  });
+
+  test('drain spread: SUPERVISOR_DRAIN_SPREAD_MS as it is, 0 when unset, a clear error when not a number', () => {
+    assert.equal(drainSpreadFromEnv({}), 0);
+    assert.equal(drainSpreadFromEnv({ SUPERVISOR_DRAIN_SPREAD_MS: '1500' }), 1_500);
+    assert.throws(() => drainSpreadFromEnv({ SUPERVISOR_DRAIN_SPREAD_MS: '-1' }), /SUPERVISOR_DRAIN_SPREAD_MS="-1" is not a number of milliseconds >= 0/);
   });
 
   test('drain signals: the configured one plus SIGINT, deduplicated', () => {
