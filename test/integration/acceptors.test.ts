@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as http from 'node:http';
 import { acceptorsOf, addAcceptors } from '../../src/worker/acceptors.js';
 import { drainHttpServers, trackHttpServer } from '../../src/worker/drain.js';
-import { closeFd, listenTcp, localAddress } from '../../src/native/index.js';
+import { acceptQueue, closeFd, listenTcp, localAddress } from '../../src/native/index.js';
 
 async function serve(handles: number, handler: http.RequestListener): Promise<{ server: http.Server; port: number; fd: number }> {
   const fd = listenTcp({ host: '127.0.0.1', port: 0, backlog: 511, reusePort: true });
@@ -28,13 +28,15 @@ function connectFromChild(port: number, count: number) {
 
 async function acceptedPerTurn(handles: number): Promise<number[]> {
   let accepted = 0;
-  const { server, port } = await serve(handles, (_req, res) => res.end('ok'));
+  const { server, port, fd } = await serve(handles, (_req, res) => res.end('ok'));
   server.on('connection', () => accepted++);
   const child = connectFromChild(port, 24);
   try {
-    // Keep the loop busy while the child connects: all 24 wait in the accept queue.
-    const until = Date.now() + 600;
-    while (Date.now() < until);
+    // Keep the loop busy while the child starts and connects, until all 24 wait in the accept
+    // queue (read by TCP_INFO; the child's start may take a while on a busy machine).
+    const until = Date.now() + 15_000;
+    while (acceptQueue(fd).queued < 24 && Date.now() < until);
+    assert.equal(acceptQueue(fd).queued, 24, 'the child did not queue its 24 connections within 15 s');
     const perTurn: number[] = [];
     let before = accepted;
     for (let turn = 0; turn < 4; turn++) {
