@@ -5,7 +5,8 @@
 //   node dist/bench/run-strategy.js SPEC.json      (the orchestrator runs it inside `unshare -n`)
 //
 // Everything it starts is ended by pid before it exits, on success, error, SIGINT or SIGTERM.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { runToFile } from './lib/runner.js';
 import { LoadPool } from './load/pool.js';
 import { analyseReloadPhase, reloadResults, reloadSummary } from './lib/analyse.js';
 import type { RunSpec, StrategyResult } from './lib/spec.js';
@@ -23,25 +24,10 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 let target: Target | undefined;
 let pool: LoadPool | undefined;
-let cleaning: Promise<void> | undefined;
-
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    await Promise.allSettled([pool?.close(), target?.stop()]);
-  })();
-  return cleaning;
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: stopping`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
 
 async function main(): Promise<StrategyResult> {
   const began = now();
-  // Started side by side; allSettled so that if one fails the other is known to cleanup().
+  // Started side by side; allSettled so that if one fails the other is known to the stop at exit.
   const started = await Promise.allSettled([
     startTarget(strategy, spec).then((t) => (target = t)),
     LoadPool.start(spec.loadProcesses).then((p) => (pool = p)),
@@ -92,13 +78,4 @@ async function main(): Promise<StrategyResult> {
   };
 }
 
-try {
-  const result = await main();
-  await cleanup();
-  writeFileSync(spec.resultPath, JSON.stringify(result));
-  process.exit(0);
-} catch (error) {
-  log(`failed: ${(error as Error).stack ?? String(error)}`);
-  await cleanup();
-  process.exit(1);
-}
+await runToFile(spec.resultPath, log, () => Promise.allSettled([pool?.close(), target?.stop()]), main);

@@ -5,7 +5,8 @@
 // slices a second apart see about the same machine, which sequential runs minutes apart do not.
 //
 //   node dist/bench/run-throughput.js SPEC.json      (the orchestrator runs it inside `unshare -n`)
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { runToFile } from './lib/runner.js';
 import { LoadPool } from './load/pool.js';
 import { throughput } from './lib/analyse.js';
 import { busyBetween, sampleCpu } from './lib/cpu.js';
@@ -22,19 +23,6 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 const targets: (Target | undefined)[] = [];
 let pool: LoadPool | undefined;
-let cleaning: Promise<void> | undefined;
-
-function cleanup(): Promise<void> {
-  cleaning ??= Promise.allSettled([pool?.close(), ...targets.map((t) => t?.stop())]).then(() => undefined);
-  return cleaning;
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: stopping`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
 
 interface Slice {
   rps: number;
@@ -109,13 +97,4 @@ async function main(): Promise<ThroughputComparison> {
   return { where: spec.where, migrateReq: spec.migrateReq, rounds: spec.rounds, sliceMs: spec.sliceMs, entries };
 }
 
-try {
-  const result = await main();
-  await cleanup();
-  writeFileSync(spec.resultPath, JSON.stringify(result));
-  process.exit(0);
-} catch (error) {
-  log(`failed: ${(error as Error).stack ?? String(error)}`);
-  await cleanup();
-  process.exit(1);
-}
+await runToFile(spec.resultPath, log, () => Promise.allSettled([pool?.close(), ...targets.map((t) => t?.stop())]), main);
