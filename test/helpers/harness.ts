@@ -75,6 +75,27 @@ export function get(port: number, urlPath = '/', agent: http.Agent | false = fal
 export type LogLine = Record<string, unknown> & { msg?: string };
 
 // Appends each JSON log line a daemon writes to `into` (a line that is not JSON is kept as msg).
+/**
+ * For a daemon a test spawned itself (not through Daemon): SIGKILL it if it is still running, wait
+ * for its exit, then SIGKILL every worker its log says it started that is still alive.
+ */
+export async function killSpawnedDaemon(child: import('node:child_process').ChildProcess | null, logs: LogLine[]): Promise<void> {
+  if (child && child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+  for (const line of logs) {
+    if (line.msg === 'worker started' && typeof line.pid === 'number' && isAlive(line.pid)) {
+      try {
+        process.kill(line.pid, 'SIGKILL');
+      } catch {
+        // gone in between
+      }
+    }
+  }
+}
+
 export function collectLogLines(stream: NodeJS.ReadableStream, into: LogLine[]): void {
   let pending = '';
   stream.setEncoding('utf8');

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import type { DaemonStatus } from '../../src/control/protocol.js';
 import { NotifySocket } from '../../src/native/index.js';
-import { cliPath, exampleApp, freePort, get, isAlive, waitFor, type LogLine, collectLogLines } from '../helpers/harness.js';
+import { cliPath, exampleApp, freePort, get, isAlive, waitFor, type LogLine, collectLogLines, killSpawnedDaemon } from '../helpers/harness.js';
 import { LoadClient } from '../helpers/load.js';
 
 const RELOADS = 3;
@@ -48,7 +48,6 @@ test('systemd-socket-activate: the passed listener serves the first connection, 
   const logs: LogLine[] = [];
   const stderr: string[] = [];
   let child: ChildProcess | null = null;
-  let exitCode: number | null = null;
   const loads: LoadClient[] = [];
   try {
     child = spawn(
@@ -56,7 +55,7 @@ test('systemd-socket-activate: the passed listener serves the first connection, 
       ['-l', `127.0.0.1:${port}`, '-E', `NOTIFY_SOCKET=${notifyPath}`, process.execPath, cliPath, 'run', '-c', configPath],
       { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve((exitCode = code))));
+    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
     collectLogLines(child.stdout!, logs);
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
 
@@ -92,19 +91,7 @@ test('systemd-socket-activate: the passed listener serves the first connection, 
     assert.equal(await exited, 0, stderr.join(''));
   } finally {
     await Promise.all(loads.map((load) => load.stop()));
-    if (child && exitCode === null) {
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child!.once('exit', resolve));
-    }
-    for (const line of logs) {
-      if (line.msg === 'worker started' && typeof line.pid === 'number' && isAlive(line.pid)) {
-        try {
-          process.kill(line.pid, 'SIGKILL');
-        } catch {
-          // gone in between
-        }
-      }
-    }
+    await killSpawnedDaemon(child, logs);
     notify.close();
     rmSync(dir, { recursive: true, force: true });
   }

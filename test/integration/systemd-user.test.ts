@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { cliPath, isAlive, root, waitFor, type LogLine, collectLogLines } from '../helpers/harness.js';
+import { cliPath, isAlive, root, waitFor, type LogLine, collectLogLines, killSpawnedDaemon } from '../helpers/harness.js';
 
 const appDir = path.join(root, 'examples/app'); // readable by nobody, unlike a 0700 temp directory
 
@@ -119,19 +119,7 @@ test('user: nobody on 127.0.0.1:80: a root supervisor with only the unit\'s capa
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr.join(''));
   } finally {
-    if (child && exitCode === null) {
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child!.once('exit', resolve));
-    }
-    for (const line of logs) {
-      if (line.msg === 'worker started' && typeof line.pid === 'number' && isAlive(line.pid)) {
-        try {
-          process.kill(line.pid, 'SIGKILL');
-        } catch {
-          // gone in between
-        }
-      }
-    }
+    await killSpawnedDaemon(child, logs);
     rmSync(dir, { recursive: true, force: true });
   }
 });
