@@ -156,9 +156,14 @@ export class Generation extends EventEmitter<GenerationEvents> {
   // other routable sockets), or steers them all away. A worker that turns ready later is routed
   // at the generation's weight then.
   route(routable: boolean, weight = FULL_WEIGHT): void {
+    this.#deps.sockets.routeMany([this.routing(routable, weight)]);
+  }
+
+  // The change route() makes, for SocketPlan.routeMany to apply with another generation's at once.
+  routing(routable: boolean, weight = FULL_WEIGHT): { sockets: WorkerSockets[]; routable: boolean; weight: number } {
     this.#weight = weight;
     const chosen = this.#slots.filter((slot) => !routable || slot.worker?.state === 'ready');
-    this.#deps.sockets.route(chosen.flatMap((slot) => (slot.sockets ? [slot.sockets] : [])), routable, weight);
+    return { sockets: chosen.flatMap((slot) => (slot.sockets ? [slot.sockets] : [])), routable, weight };
   }
 
   // Stops every worker: pending restarts are cancelled, then each worker is retired. With

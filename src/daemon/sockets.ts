@@ -75,11 +75,19 @@ export class SocketPlan {
   // weight: their share relative to other routable sockets (FULL_WEIGHT unless a slow start
   // is shifting connections from one generation to the next).
   route(sockets: WorkerSockets[], routable: boolean, weight = FULL_WEIGHT): void {
+    this.routeMany([{ sockets, routable, weight }]);
+  }
+
+  // Several changes in one program attach per port: a hand-over between generations never shows
+  // the kernel a half-applied mix.
+  routeMany(changes: { sockets: WorkerSockets[]; routable: boolean; weight?: number }[]): void {
     if (!this.#steering) return;
-    for (const entry of sockets) {
-      for (const member of entry.members) {
-        member.routable = routable;
-        member.weight = weight;
+    for (const { sockets, routable, weight = FULL_WEIGHT } of changes) {
+      for (const entry of sockets) {
+        for (const member of entry.members) {
+          member.routable = routable;
+          member.weight = weight;
+        }
       }
     }
     for (const group of this.#groups) group.commit();

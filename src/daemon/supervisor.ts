@@ -207,13 +207,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const slowStartMs = this.#sockets.steering ? config.slowStartMs : 0;
       const shift = slowStartMs > 0 ? new SlowStart(slowStartMs) : null;
       // From here the new generation gets new connections: all of them, or its first share.
-      if (shift) {
-        this.#shift = { generation: candidate.id, from: old.id, share: shift.share(0), endsAt: Date.now() + slowStartMs };
-        routeShares(candidate, old, shift.share(0));
-      } else {
-        candidate.route(true);
-        old.route(false);
-      }
+      if (shift) this.#shift = { generation: candidate.id, from: old.id, share: shift.share(0), endsAt: Date.now() + slowStartMs };
+      this.#routeShares(candidate, old, shift ? shift.share(0) : 1);
       candidate.apply('promote');
       this.#serving = candidate;
       this.#config = config;
@@ -224,11 +219,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (shift) {
         await shift.run((share) => {
           this.#shift!.share = share;
-          routeShares(candidate, old, share);
+          this.#routeShares(candidate, old, share);
         }, this.#stopping.signal);
         this.#shift = null;
-        candidate.route(true);
-        old.route(false);
+        this.#routeShares(candidate, old, 1);
         run.progress('shifted', { generation: candidate.id, drainingGeneration: old.id, slowStartMs });
       }
       const { killed, reset } = await old.drainAll((done, total) => run.progress('drained', { generation: old.id, done, total }));
@@ -280,6 +274,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return new Generation(this.#nextId++, config, release, this.#deps, initial);
   }
 
+  // The new generation takes `share` (0..1] of new connections, the old one the rest (none at 1),
+  // in one program attach.
+  #routeShares(next: Generation, previous: Generation, share: number): void {
+    const weight = Math.max(1, Math.min(FULL_WEIGHT, Math.round(share * FULL_WEIGHT)));
+    this.#sockets.routeMany([next.routing(true, weight), previous.routing(weight < FULL_WEIGHT, FULL_WEIGHT - weight)]);
+  }
+
   #refusedRun(trigger: string, reason: string): ReloadRun {
     const queue = new ReloadQueue(async () => ({
       outcome: 'refused', generation: null, reason, lastLines: [], trigger, release: null, startedAt: Date.now(), durationMs: 0,
@@ -299,14 +300,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.events.publish('supervisor-state', { from, to: result.to });
     this.emit('state-change', { from, to: result.to });
   }
-}
-
-// The new generation takes `share` (0..1) of new connections, the old one the rest.
-function routeShares(next: Generation, previous: Generation, share: number): void {
-  const weight = Math.max(1, Math.min(FULL_WEIGHT, Math.round(share * FULL_WEIGHT)));
-  next.route(true, weight);
-  if (weight < FULL_WEIGHT) previous.route(true, FULL_WEIGHT - weight);
-  else previous.route(false);
 }
 
 // Settings a reload cannot change without dropping connections or the control channel.
