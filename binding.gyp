@@ -1,5 +1,7 @@
 # Two outputs in build/Release: the addon the TypeScript layer loads (src/native/index.ts) and
 # supervisor-shim, the exec shim every worker starts through (it sets LISTEN_PID to its own pid).
+# A third, hello-worker, is the example worker in C (examples/c): the benchmark and the contract
+# tests run it as an app that needs no warm-up.
 {
   "targets": [
     {
@@ -13,6 +15,13 @@
       "target_name": "supervisor-shim",
       "type": "executable",
       "sources": ["native/shim.c"],
+      "defines": ["_GNU_SOURCE"],
+      "cflags": ["-std=c11", "-Wall", "-Wextra", "-O2"]
+    },
+    {
+      "target_name": "hello-worker",
+      "type": "executable",
+      "sources": ["examples/c/hello-worker.c"],
       "defines": ["_GNU_SOURCE"],
       "cflags": ["-std=c11", "-Wall", "-Wextra", "-O2"]
     }

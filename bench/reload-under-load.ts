@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { runChild, wasInterrupted, type Placement } from './lib/child-run.js';
 import { HELP, parseFlags, type BenchOptions } from './lib/flags.js';
 import { losslessKeySupported } from './lib/lossless-key.js';
-import { machine } from './lib/machine.js';
+import { describeWorkerNode, machine } from './lib/machine.js';
 import { hostMigrateReq, namespaceProblem } from './lib/namespace.js';
 import { report } from './lib/report.js';
 import type { RunSpec, StrategyOutcome, StrategyResult, ThroughputComparison, ThroughputSpec } from './lib/spec.js';
@@ -50,6 +50,7 @@ async function compareThroughput(options: BenchOptions, work: string, losslessKe
     drainMs: options.drainMs,
     slowStartMs: options.slowStartMs,
     drainSpreadMs: options.drainSpreadMs,
+    workerNode: options.workerNode,
     timeoutMs: options.timeoutMs,
     losslessKey,
     ...(nsProblem ? { where: 'host' as const, migrateReq: hostValue } : { where: 'namespace' as const, migrateReq: 0 }),
@@ -85,6 +86,7 @@ async function runStrategy(s: Strategy, options: BenchOptions, work: string, los
     drainMs: options.drainMs,
     slowStartMs: options.slowStartMs,
     drainSpreadMs: options.drainSpreadMs,
+    workerNode: options.workerNode,
     timeoutMs: options.timeoutMs,
     bucketMs: BUCKET_MS,
     losslessKey,
@@ -138,7 +140,7 @@ async function main(): Promise<number> {
     rmSync(work, { recursive: true, force: true });
   }
 
-  report({ options, outcomes, throughput, machine: facts, startedAt, losslessKey, nsProblem, root });
+  report({ options, outcomes, throughput, machine: facts, startedAt, losslessKey, nsProblem, root, workerNode: describeWorkerNode(options.workerNode) });
   const failed = outcomes.some((o) => o.status === 'error') || (typeof throughput === 'string' && throughput.startsWith('error'));
   return failed || wasInterrupted() ? 1 : 0;
 }

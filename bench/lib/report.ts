@@ -17,6 +17,7 @@ export interface ReportInput {
   losslessKey: boolean;
   nsProblem: string | null;
   root: string;
+  workerNode: string | null; // '<path> (vX.Y.Z)' when --worker-node chose the workers' node
 }
 
 const DOCS_START = '<!-- bench:latest:start (written by npm run bench) -->';
@@ -53,16 +54,20 @@ export function report(input: ReportInput): void {
   const tp = typeof throughput === 'string' ? null : throughputRows(throughput);
   const ratio = throughputRatio(throughput);
   const steer = latencyRatios(outcomes, 'steer');
+  // Every steering variant that ran gets its line: steer-c separates the supervisor's share of the
+  // reload latency from the Node app's warm-up.
+  const steerLines = (['steer', 'steer-c', 'steer-bare'] as const).flatMap((id) => {
+    const ratios = latencyRatios(outcomes, id);
+    const label = outcomes.find((o) => o.strategy === id)?.label ?? id;
+    return ratios ? [`${label} p99, steady -> during reloads: ${ratios.map((r) => `${r.mode} ${r.steadyP99} -> ${r.reloadP99} ms (${r.ratio ?? '?'}x)`).join('; ')}`] : [];
+  });
 
   const ratioLine = ratio
     ? `throughput ratio, new connection per request, ${options.workers} workers: reuseport (steer) ${int(ratio.reuseportRps)} req/s / node:cluster ${int(ratio.clusterRps)} req/s = ${ratio.ratio}x`
     : `throughput ratio reuseport/cluster: not measured (${typeof throughput === 'string' ? throughput : 'needs steer and cluster'})`;
-  const steerLine = steer
-    ? `reuseport+steer p99, steady -> during reloads: ${steer.map((r) => `${r.mode} ${r.steadyP99} -> ${r.reloadP99} ms (${r.ratio ?? '?'}x)`).join('; ')}`
-    : null;
   const setup =
     `${options.workers} workers; load: ${options.concurrency} new-connection + ${options.concurrency} keep-alive ${options.rate > 0 ? `users at a fixed ${options.rate} requests/s per mode (open loop)` : 'closed-loop users'}, no retries, ` +
-    `${options.loadProcesses} load processes; ${options.reloads} reloads, ${options.gapMs} ms apart; steady window ${options.durationMs / 1000} s after ${options.warmupMs / 1000} s of warm-up; steer: slow_start ${options.slowStartMs} ms, drain.spread ${options.drainSpreadMs} ms`;
+    `${options.loadProcesses} load processes; ${options.reloads} reloads, ${options.gapMs} ms apart; steady window ${options.durationMs / 1000} s after ${options.warmupMs / 1000} s of warm-up; steer: slow_start ${options.slowStartMs} ms, drain.spread ${options.drainSpreadMs} ms${input.workerNode ? `; the supervisor's Node workers ran ${input.workerNode}` : ''}`;
   const machineLine = `${machine.kernel}, ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, load average at start ${machine.loadAverageAtStart.join(' ')}`;
   const tpTitle =
     typeof throughput === 'string'
@@ -84,7 +89,7 @@ export function report(input: ReportInput): void {
     ...(when.rows.length > 0 ? ['When the failed requests had started', plainTable(when), ''] : []),
     ...(kernel.rows.length > 0 ? [kernelTitle, plainTable(kernel), ''] : []),
     ratioLine,
-    ...(steerLine ? [steerLine] : []),
+    ...steerLines,
     `setup: ${setup}`,
     `machine: ${machineLine}`,
     ...notes.map((note) => `note: ${note}`),
@@ -106,7 +111,7 @@ export function report(input: ReportInput): void {
     ...(when.rows.length > 0 ? ['When the failed requests had started:', '', markdownTable(when), ''] : []),
     ...(kernel.rows.length > 0 ? [`${kernelTitle}:`, '', markdownTable(kernel), ''] : []),
     ratioLine,
-    ...(steerLine ? ['', steerLine] : []),
+    ...steerLines.flatMap((line) => ['', line]),
     '',
     ...notes.map((note) => `- ${note}`),
   ].join('\n');
@@ -125,6 +130,7 @@ export function report(input: ReportInput): void {
     namespaces: input.nsProblem ?? 'yes',
     throughputRatio: ratio,
     steerLatency: steer,
+    steerCLatency: latencyRatios(outcomes, 'steer-c'),
     throughput,
     strategies: outcomes,
     table: text,

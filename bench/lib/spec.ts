@@ -18,6 +18,7 @@ export interface RunSpec {
   drainMs: number; // deadline of the naive and cluster baselines' old processes
   slowStartMs: number; // the supervisor's slow_start where the strategy uses it
   drainSpreadMs: number; // the supervisor's drain.spread where the strategy uses it
+  workerNode: string | null; // node binary for the supervisor's Node workers (null: node on PATH)
   timeoutMs: number; // per request
   bucketMs: number;
   losslessKey: boolean; // the daemon's config knows `lossless:`
@@ -55,6 +56,7 @@ export interface ThroughputSpec {
   drainMs: number;
   slowStartMs: number;
   drainSpreadMs: number;
+  workerNode: string | null;
   timeoutMs: number;
   losslessKey: boolean;
   where: 'namespace' | 'host';

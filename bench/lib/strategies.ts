@@ -1,7 +1,7 @@
 // The strategies the benchmark compares, and what each needs from the kernel.
 import type { SupervisorOptions } from '../targets/supervisor.js';
 
-export type StrategyId = 'steer' | 'steer-bare' | 'migrate' | 'shared' | 'self' | 'naive' | 'cluster' | 'off';
+export type StrategyId = 'steer' | 'steer-c' | 'steer-bare' | 'migrate' | 'shared' | 'self' | 'naive' | 'cluster' | 'off';
 
 export interface Strategy {
   id: StrategyId;
@@ -13,7 +13,7 @@ export interface Strategy {
    * handover: 'ramp' runs it with --slow-start and --drain-spread, 'spread' with --drain-spread
    * only (slow_start needs steering), none with neither.
    */
-  supervisor?: Omit<SupervisorOptions, 'workers' | 'slowStartMs' | 'drainSpreadMs'> & { handover?: 'ramp' | 'spread' };
+  supervisor?: Omit<SupervisorOptions, 'workers' | 'slowStartMs' | 'drainSpreadMs' | 'workerNode'> & { handover?: 'ramp' | 'spread' };
   /**
    * net.ipv4.tcp_migrate_req for its namespace. 'flag': --self-sysctl decides. On the host (no
    * namespace possible) a fixed value must already be in force, or the strategy is skipped: a
@@ -29,6 +29,14 @@ export const STRATEGIES: readonly Strategy[] = [
     describe: 'supervisor, socket: reuseport, lossless: steer (classic BPF steering), slow_start (--slow-start) and drain.spread (--drain-spread), tcp_migrate_req=0',
     kind: 'supervisor',
     supervisor: { socket: 'reuseport', lossless: 'steer', handover: 'ramp' },
+    sysctl: 0,
+  },
+  {
+    id: 'steer-c',
+    label: 'supervisor steer, C worker',
+    describe: 'as steer, with the example worker in C (examples/c) instead of the Node app: the same reload path with an app that serves at full speed from its first request, so what latency a reload adds is the supervisor\'s and the kernel\'s, not a JIT warming up',
+    kind: 'supervisor',
+    supervisor: { socket: 'reuseport', lossless: 'steer', handover: 'ramp', app: 'c' },
     sysctl: 0,
   },
   {

@@ -11,6 +11,7 @@ export interface StartOptions {
   slowStartMs: number;
   drainSpreadMs: number;
   losslessKey: boolean; // the daemon's config knows `lossless:`; else the supervisor's default applies
+  workerNode: string | null; // node binary for the supervisor's Node workers (null: node on PATH)
 }
 
 export function startTarget(strategy: Strategy, options: StartOptions): Promise<Target> {
@@ -20,6 +21,7 @@ export function startTarget(strategy: Strategy, options: StartOptions): Promise<
       const supervisor: SupervisorOptions = {
         ...chosen,
         workers: options.workers,
+        ...(options.workerNode ? { workerNode: options.workerNode } : {}),
         ...(handover === 'ramp' || handover === 'spread' ? { drainSpreadMs: options.drainSpreadMs } : {}),
         ...(handover === 'ramp' ? { slowStartMs: options.slowStartMs } : {}),
       };

@@ -2,7 +2,7 @@
 // reloaded through the control socket in-process, so a reload costs no extra `node` start on a
 // 2-core machine while the load runs (`supervisor reload --json` sends the same request).
 import { request } from '../../src/control/client.js';
-import { Daemon, exampleApp } from '../../test/helpers/harness.js';
+import { Daemon, exampleApp, helloWorker } from '../../test/helpers/harness.js';
 import { now, type ReloadTiming, type Target } from './target.js';
 
 export interface SupervisorOptions {
@@ -12,6 +12,8 @@ export interface SupervisorOptions {
   readyNice?: number; // ready.nice: new workers warm up at this nice value
   slowStartMs?: number; // slow_start: the new generation's share of new connections grows over this long
   drainSpreadMs?: number; // drain.spread: old workers close their keep-alive connections over this long
+  app?: 'node' | 'c'; // the example app in Node (default) or the example worker in C
+  workerNode?: string; // the node binary that runs the Node example app (default: node on PATH)
 }
 
 export class SupervisorTarget implements Target {
@@ -90,7 +92,7 @@ function config(options: SupervisorOptions, version: number): Record<string, unk
     socket: options.socket,
     ...(options.lossless ? { lossless: options.lossless } : {}),
     workers: options.workers,
-    command: ['node', exampleApp],
+    command: options.app === 'c' ? [helloWorker] : [options.workerNode ?? 'node', exampleApp],
     env: { APP_VERSION: String(version) },
     ready: { kind: 'notify', timeout: '10s', ...(options.readyNice ? { nice: options.readyNice } : {}) },
     // The example app's workers leave as soon as their last connection ends; the timeout is only

@@ -13,6 +13,8 @@ export const root = fileURLToPath(new URL('../../../', import.meta.url));
 export const cliPath = path.join(root, 'dist/src/cli/main.js');
 export const fixture = (name: string) => path.join(root, 'dist/test/fixtures', `${name}.js`);
 export const exampleApp = path.join(root, 'examples/app/server.js');
+/** The example worker in C (examples/c/hello-worker.c), built by `npm install` beside the addon. */
+export const helloWorker = path.join(root, 'build/Release/hello-worker');
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
