@@ -34,7 +34,7 @@ export const STRATEGIES: readonly Strategy[] = [
   {
     id: 'steer-c',
     label: 'supervisor steer, C worker',
-    describe: 'as steer, with the example worker in C (examples/c) instead of the Node app: the same reload path with an app that serves at full speed from its first request, so what latency a reload adds is the supervisor\'s and the kernel\'s, not a JIT warming up',
+    describe: 'as steer, with the example worker in C (examples/c) instead of the Node app: the same reload path with an app that serves at full speed from its first request, so what latency a reload adds is the supervisor\'s and the kernel\'s, not a JIT warming up (not run by default)',
     kind: 'supervisor',
     supervisor: { socket: 'reuseport', lossless: 'steer', handover: 'ramp', app: 'c' },
     sysctl: 0,

@@ -1,23 +1,27 @@
 // Runs a real daemon under load across several reloads and prints one JSON report line.
 // The reload-under-load test runs it directly (shared mode) or inside `unshare -n` (reuseport
 // mode with net.ipv4.tcp_migrate_req=1 set in that namespace only).
-import { Daemon, exampleApp } from './harness.js';
+//
+//   reload-scenario.js SOCKET RELOADS WORKERS LOSSLESS APP   (APP: node, or c for the C example worker)
+import { Daemon, exampleApp, helloWorker } from './harness.js';
 import { LoadClient } from './load.js';
 
 const socket = process.argv[2] ?? 'shared';
 const reloads = Number(process.argv[3] ?? 5);
 const workers = Number(process.argv[4] ?? 2);
 const lossless = process.argv[5] ?? 'auto';
+const app = process.argv[6] ?? 'node';
 
 function config(version: number) {
   return {
     socket,
     ...(socket === 'reuseport' ? { lossless } : {}),
     workers,
-    command: ['node', exampleApp],
+    command: app === 'c' ? [helloWorker] : ['node', exampleApp],
     env: { APP_VERSION: String(version) },
     ready: { kind: 'notify', timeout: '10s' },
-    drain: { signal: 'SIGTERM', timeout: '10s' },
+    // The C worker also gets a spread, so its per-connection close moments are exercised too.
+    drain: { signal: 'SIGTERM', timeout: '10s', ...(app === 'c' ? { spread: '300ms' } : {}) },
   };
 }
 

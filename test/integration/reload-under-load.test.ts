@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { execa } from 'execa';
-import { root } from '../helpers/harness.js';
+import { existsSync } from 'node:fs';
+import { helloWorker, root } from '../helpers/harness.js';
 
 const scenario = path.join(root, 'dist/test/helpers/reload-scenario.js');
 const RELOADS = 5;
@@ -42,9 +43,9 @@ function namespaceProblem(): string | null {
 
 // Runs the scenario in a fresh network namespace with the given tcp_migrate_req, so the host's
 // sysctls are never touched.
-async function inNamespace(migrateReq: 0 | 1, lossless: string): Promise<ScenarioReport> {
+async function inNamespace(migrateReq: 0 | 1, lossless: string, app: 'node' | 'c' = 'node'): Promise<ScenarioReport> {
   const script = `ip link set lo up && sysctl -qw net.ipv4.tcp_migrate_req=${migrateReq} && exec "$0" "$@"`;
-  const run = await execa('unshare', ['-n', 'sh', '-c', script, process.execPath, scenario, 'reuseport', String(RELOADS), '2', lossless], {
+  const run = await execa('unshare', ['-n', 'sh', '-c', script, process.execPath, scenario, 'reuseport', String(RELOADS), '2', lossless, app], {
     reject: false,
     timeout: 180_000,
   });
@@ -59,4 +60,8 @@ test('reuseport mode with steering and tcp_migrate_req=0 (its own network namesp
 
 test('reuseport mode with tcp_migrate_req=1 (its own network namespace): reloads under load fail no request', { skip: problem ?? false }, async () => {
   assertLossless(await inNamespace(1, 'migrate'));
+});
+
+test('the example worker in C, reuseport mode with steering and tcp_migrate_req=0: reloads under load fail no request', { skip: problem ?? (existsSync(helloWorker) ? false : `the C example worker is not built (${helloWorker}); run npm install`) }, async () => {
+  assertLossless(await inNamespace(0, 'steer', 'c'));
 });

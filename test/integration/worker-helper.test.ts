@@ -3,7 +3,7 @@
 // supervisor. Checks READY=1, serving, and the keep-alive-safe drain on SIGTERM.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import * as http from 'node:http';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -20,6 +20,7 @@ import {
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const fixture = (name: string): string => join(root, 'dist', 'test', 'fixtures', `${name}.js`);
 const exampleApp = join(root, 'examples', 'app', 'server.js');
+const helloWorker = join(root, 'build', 'Release', 'hello-worker');
 
 const status = nativeStatus();
 const skip = status.error
@@ -98,10 +99,11 @@ class Worker {
 
   /**
    * socket: 'own' (default) a new reuseport listener handed over as fd 3; 'none' for self mode;
-   * or an fd the caller keeps, shared with other workers (`shared` socket mode).
+   * or an fd the caller keeps, shared with other workers (`shared` socket mode). A script runs
+   * with this node; `program` runs an executable instead (the C example worker).
    */
   constructor(
-    script: string,
+    script: string | { program: string },
     env: Record<string, string>,
     options: { socket?: 'own' | 'none' | number; cwd?: string } = {},
   ) {
@@ -114,7 +116,8 @@ class Worker {
       this.port = fd === undefined ? Number(env.PORT) : localAddress(fd).port;
       const fdEnv: Record<string, string> =
         fd === undefined ? {} : { LISTEN_FDS: '1', LISTEN_FDNAMES: `127.0.0.1_${this.port}` };
-      this.child = spawn(status.shimPath, [process.execPath, script], {
+      const argv = typeof script === 'string' ? [process.execPath, script] : [script.program];
+      this.child = spawn(status.shimPath, argv, {
         cwd: options.cwd ?? root,
         stdio: ['ignore', 'pipe', 'pipe', ...(fd === undefined ? [] : [fd])],
         env: {
@@ -299,6 +302,75 @@ describe('worker helper, as a process', { skip }, () => {
       const exit = await worker.exited;
       assert.equal(exit.code, 0);
       assert.match(worker.stdout, /version 1 draining/);
+    } finally {
+      await worker.reap();
+    }
+  });
+});
+
+// The example worker in C keeps the same contract with no Node in the worker at all.
+const cSkip = skip || (existsSync(helloWorker) ? false : `the C example worker is not built (${helloWorker}); run npm install`);
+describe('example worker in C, as a process', { skip: cSkip }, () => {
+  test('READY=1, routes, headers; a keep-alive request after SIGTERM answered with Connection: close, then exit 0', async () => {
+    const worker = new Worker({ program: helloWorker }, { APP_VERSION: 'c-test' });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      await worker.ready();
+      const first = await get(worker.port, '/?from=test', agent);
+      assert.equal(first.status, 200);
+      assert.equal(first.headers['x-version'], 'c-test');
+      assert.equal(first.headers['x-pid'], String(worker.child.pid));
+      assert.equal(first.body, `hello from pid ${worker.child.pid}, version c-test, generation 7\n`);
+      assert.equal(first.headers.connection, undefined, 'HTTP/1.1 keeps the connection open by default');
+      assert.deepEqual([(await get(worker.port, '/healthz', agent)).body, (await get(worker.port, '/nope', agent)).status], ['ok\n', 404]);
+
+      const held = listenerFds(worker.child.pid!, worker.port);
+      assert.ok(held.size >= 1, 'the worker holds the listening socket');
+      for (const [fd, flags] of held) assert.ok(flags & O_CLOEXEC, `fd ${fd} of the listener is close-on-exec`);
+
+      const signalled = worker.signal('SIGTERM');
+      await worker.waitFor('the listener to close', () => listenerFds(worker.child.pid!, worker.port).size === 0);
+      await assert.rejects(get(worker.port), { code: 'ECONNREFUSED' }, 'the listener closed at the drain signal');
+      await sleep(100); // the idle connection must outlive the start of the drain
+      assert.ok(worker.alive, 'the worker waits for its keep-alive connection');
+
+      const second = await get(worker.port, '/', agent);
+      assert.equal(second.status, 200);
+      assert.equal(second.reusedSocket, true, 'sent on the keep-alive connection opened before SIGTERM');
+      assert.equal(second.headers.connection, 'close');
+      const exit = await worker.exited;
+      assert.deepEqual([exit.code, exit.signal], [0, null], `stderr: ${worker.stderr}`);
+      assert.ok(exit.at - signalled < 5000, `exited when the connection closed, not at the deadline (${exit.at - signalled} ms)`);
+    } finally {
+      agent.destroy();
+      await worker.reap();
+    }
+  });
+
+  test('an idle keep-alive connection held past the drain timeout: exit 0 at timeout - 500 ms', async () => {
+    const worker = new Worker({ program: helloWorker }, { SUPERVISOR_DRAIN_TIMEOUT_MS: '1000' });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      await worker.ready();
+      await get(worker.port, '/', agent);
+      const signalled = worker.signal('SIGTERM');
+      const exit = await worker.exited;
+      const elapsed = exit.at - signalled;
+      assert.deepEqual([exit.code, exit.signal], [0, null]);
+      assert.ok(elapsed >= 400 && elapsed < 1000, `exited at its deadline, ${elapsed} ms after SIGTERM`);
+    } finally {
+      agent.destroy();
+      await worker.reap();
+    }
+  });
+
+  test('without handed-over sockets: exit 1 and a message that names the fix', async () => {
+    const worker = new Worker({ program: helloWorker }, { PORT: '1' }, { socket: 'none' });
+    try {
+      const exit = await worker.exited;
+      assert.equal(exit.code, 1);
+      assert.match(worker.stderr, /no listening sockets handed over .*socket: reuseport or shared/);
+      assert.equal(worker.messages.length, 0, 'no READY=1');
     } finally {
       await worker.reap();
     }
