@@ -14,6 +14,8 @@ import { strategy as findStrategy } from './lib/strategies.js';
 import { startTarget } from './targets/start.js';
 import { now, type ReloadTiming, type Target } from './targets/target.js';
 import { counterDelta, sampleTcpCounters } from './lib/tcp-counters.js';
+import { coldCost, reloadProfile } from './lib/profile.js';
+import { ServerCpuSampler } from './lib/server-cpu.js';
 
 const spec = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as RunSpec;
 const strategy = findStrategy(spec.strategy);
@@ -34,6 +36,8 @@ async function main(): Promise<StrategyResult> {
   ]);
   for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
   if (!target || !pool) throw new Error('unreachable: target and load pool started');
+  const cpu = new ServerCpuSampler();
+  cpu.start();
   const load = { host: target.host, port: target.port, timeoutMs: spec.timeoutMs };
   const stopTimeout = spec.timeoutMs + 5000;
 
@@ -54,6 +58,7 @@ async function main(): Promise<StrategyResult> {
   const endCounters = sampleTcpCounters();
   await sleep(TAIL_MS);
   const phaseEnd = now();
+  const cpuTrace = cpu.stop();
   const { records } = await pool.stop(stopTimeout);
   const ok = timings.filter((t) => t.ok).length;
   log(`reloads: ${ok}/${timings.length} ok; ${records.count} requests`);
@@ -74,6 +79,8 @@ async function main(): Promise<StrategyResult> {
     failureSummary: analysed.failureSummary,
     series: analysed.series,
     tcpCounters: { steady: counterDelta(steadyCounters, reloadCounters), reloads: counterDelta(reloadCounters, endCounters) },
+    profile: reloadProfile(records, timings, steady),
+    coldCost: coldCost(records, cpuTrace, steady),
     elapsedMs: Math.round(now() - began),
   };
 }

@@ -6,7 +6,7 @@ import { renderChart } from './chart.js';
 import type { BenchOptions } from './flags.js';
 import type { Machine } from './machine.js';
 import type { StrategyOutcome, ThroughputComparison } from './spec.js';
-import { failureRows, failureWhenRows, kernelCounterRows, markdownTable, plainTable, reloadRows, throughputRows } from './table.js';
+import { coldCostRows, failureRows, failureWhenRows, kernelCounterRows, markdownTable, plainTable, profileRows, reloadRows, throughputRows } from './table.js';
 
 export interface ReportInput {
   options: BenchOptions;
@@ -50,6 +50,10 @@ export function report(input: ReportInput): void {
   const reloads = reloadRows(outcomes);
   const when = failureWhenRows(outcomes);
   const kernel = kernelCounterRows(outcomes);
+  const profile = profileRows(outcomes);
+  const cold = coldCostRows(outcomes);
+  const profileTitle = 'Reload profile: requests by start time after each trigger, all reloads together (steady: before the first reload)';
+  const coldTitle = "Servers' CPU per answered request by generation age (from /proc), the reloads' generations averaged";
   const kernelTitle = 'Kernel TCP counters of each namespace (nstat names), moved in the steady window and over the reloads';
   const tp = typeof throughput === 'string' ? null : throughputRows(throughput);
   const ratio = throughputRatio(throughput);
@@ -88,6 +92,8 @@ export function report(input: ReportInput): void {
     '',
     ...(when.rows.length > 0 ? ['When the failed requests had started', plainTable(when), ''] : []),
     ...(kernel.rows.length > 0 ? [kernelTitle, plainTable(kernel), ''] : []),
+    ...(profile.rows.length > 0 ? [profileTitle, plainTable(profile), ''] : []),
+    ...(cold.rows.length > 0 ? [coldTitle, plainTable(cold), ''] : []),
     ratioLine,
     ...steerLines,
     `setup: ${setup}`,
@@ -110,6 +116,8 @@ export function report(input: ReportInput): void {
     '',
     ...(when.rows.length > 0 ? ['When the failed requests had started:', '', markdownTable(when), ''] : []),
     ...(kernel.rows.length > 0 ? [`${kernelTitle}:`, '', markdownTable(kernel), ''] : []),
+    ...(profile.rows.length > 0 ? [`${profileTitle}:`, '', markdownTable(profile), ''] : []),
+    ...(cold.rows.length > 0 ? [`${coldTitle}:`, '', markdownTable(cold), ''] : []),
     ratioLine,
     ...steerLines.flatMap((line) => ['', line]),
     '',

@@ -4,6 +4,7 @@ import type { FailureEvent, ModeResult, ReloadResult, Series, summarizeFailures,
 import type { LoadMode } from '../load/http-client.js';
 import type { StrategyId } from './strategies.js';
 import type { CounterSample } from './tcp-counters.js';
+import type { ColdCost, ReloadProfile } from './profile.js';
 
 export interface RunSpec {
   strategy: StrategyId;
@@ -41,6 +42,10 @@ export interface StrategyResult {
   series: Series;
   /** The namespace's TCP counters moved in the steady window and over the reloads (null off Linux). */
   tcpCounters: { steady: CounterSample | null; reloads: CounterSample | null };
+  /** Requests by time since each trigger, all reloads together. */
+  profile: ReloadProfile;
+  /** Server CPU per request by generation age (from /proc), against the steady window. */
+  coldCost: ColdCost;
   elapsedMs: number;
 }
 

@@ -118,3 +118,44 @@ export function kernelCounterRows(outcomes: StrategyOutcome[]): { head: Row; row
   }
   return { head, rows };
 }
+
+// Only the steering variants get the profile tables: they are what the latency goal is about, and
+// one short table each keeps the report readable.
+const PROFILED = ['steer', 'steer-c', 'steer-bare'];
+
+// Requests by time since the trigger (all reloads together) next to the steady window: where in
+// a reload throughput drops and the slow requests start.
+export function profileRows(outcomes: StrategyOutcome[]): { head: Row; rows: Row[] } {
+  const head = ['strategy', 'ms after trigger', 'req/s', 'of steady', 'p99 new conn', 'p99 keep-alive'];
+  const rows: Row[] = [];
+  for (const outcome of outcomes) {
+    const profile = outcome.result?.profile;
+    if (!profile || !PROFILED.includes(outcome.strategy)) continue;
+    const p99 = (values: Record<string, number>) => [ms(values['new-connection'] ?? 0), ms(values['keep-alive'] ?? 0)];
+    rows.push([outcome.label, 'steady', int(profile.steady.rps), '100%', ...p99(profile.steady.p99)]);
+    for (const row of profile.sinceTrigger) {
+      const share = profile.steady.rps > 0 ? `${Math.round((row.rps / profile.steady.rps) * 100)}%` : '-';
+      rows.push(['', `${row.fromMs}-${row.toMs}`, int(row.rps), share, ...p99(row.p99)]);
+    }
+  }
+  return { head, rows };
+}
+
+// Server CPU per answered request by generation age: what a young generation costs against the
+// same work once warm (the steady window).
+export function coldCostRows(outcomes: StrategyOutcome[]): { head: Row; rows: Row[] } {
+  const head = ['strategy', 'generation age ms', 'CPU ms', 'requests', 'CPU ms per request', 'x steady'];
+  const rows: Row[] = [];
+  for (const outcome of outcomes) {
+    const cost = outcome.result?.coldCost;
+    if (!cost || cost.generations === 0 || !PROFILED.includes(outcome.strategy)) continue;
+    const steady = cost.steadyCpuMsPerRequest;
+    rows.push([`${outcome.label} (mean of ${cost.generations} generations)`, 'steady', '', '', steady === null ? '-' : steady.toFixed(3), '1.0']);
+    for (const row of cost.byAge) {
+      const perRequest = row.cpuMsPerRequest;
+      const times = perRequest !== null && steady ? (perRequest / steady).toFixed(1) : '-';
+      rows.push(['', `${row.fromMs}-${row.toMs}`, int(row.cpuMs), int(row.requests), perRequest === null ? '-' : perRequest.toFixed(3), times]);
+    }
+  }
+  return { head, rows };
+}

@@ -1,0 +1,76 @@
+// The benchmark's reload profile and cold-cost tables: binning by time since each trigger and by
+// generation age, on hand-made records whose answers are known.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { coldCost, reloadProfile } from '../../bench/lib/profile.js';
+import type { RequestRecords } from '../../bench/load/records.js';
+import type { CpuTrace } from '../../bench/lib/server-cpu.js';
+import type { ReloadTiming } from '../../bench/targets/target.js';
+
+function records(rows: { at: number; ms: number; mode?: 0 | 1; version?: number; failed?: boolean }[]): RequestRecords {
+  return {
+    count: rows.length,
+    startedAt: Float64Array.from(rows.map((r) => r.at)),
+    latencyMs: Float32Array.from(rows.map((r) => r.ms)),
+    outcome: Uint8Array.from(rows.map((r) => (r.failed ? 1 : 0))),
+    mode: Uint8Array.from(rows.map((r) => r.mode ?? 0)),
+    version: Uint16Array.from(rows.map((r) => r.version ?? 0)),
+    outcomes: ['ok', 'ECONNRESET'],
+  };
+}
+
+const trigger = (at: number): ReloadTiming => ({ triggerAt: at, promotedAt: null, goneAt: null, ok: true, message: 'promoted' });
+
+test('reload profile: requests binned by time since their latest trigger, averaged over reloads', () => {
+  const profile = reloadProfile(
+    records([
+      { at: 100, ms: 1 }, // steady window
+      { at: 200, ms: 9, mode: 1 },
+      { at: 1100, ms: 3 }, // reload 1, bin 0
+      { at: 1200, ms: 4 },
+      { at: 2100, ms: 5 }, // reload 2, bin 0
+      { at: 2600, ms: 6 }, // reload 2, bin 2
+      { at: 2700, ms: 99, failed: true }, // failures are not latencies
+    ]),
+    [trigger(2000), trigger(1000)],
+    { from: 0, to: 1000 },
+    250,
+  );
+  assert.deepEqual(profile.steady, { rps: 2, p99: { 'new-connection': 1, 'keep-alive': 9 } });
+  // The shortest cycle (1000 ms) bounds the bins: 4 of 250 ms.
+  assert.deepEqual(
+    profile.sinceTrigger.map((row) => [row.fromMs, row.rps, row.p99['new-connection']]),
+    [[0, 6, 5], [250, 0, 0], [500, 2, 6], [750, 0, 0]],
+  );
+});
+
+test('cold cost: server CPU per request by generation age, first and last generation left out', () => {
+  const trace: CpuTrace = {
+    intervalMs: 100,
+    firstSeen: { '1': 0, '2': 1000, '3': 2000, '4': 3000 },
+    samples: [
+      { at: 500, msByVersion: { '1': 10 } }, // steady window: 10 ms for 5 requests
+      { at: 1100, msByVersion: { '1': 5, '2': 80 } }, // generation 2 boots (age 100)
+      { at: 1400, msByVersion: { '2': 20 } }, // age 400
+      { at: 2100, msByVersion: { '3': 60 } },
+      { at: 2400, msByVersion: { '3': 40 } },
+      { at: 3100, msByVersion: { '4': 999 } }, // the last generation: not counted
+    ],
+  };
+  const rows = [
+    ...[100, 200, 300, 400, 600].map((at) => ({ at, ms: 1, version: 1 })),
+    ...[1300, 1350, 1400, 1450].map((at) => ({ at, ms: 1, version: 2 })), // age 300-450: bin 1
+    ...[2300, 2400].map((at) => ({ at, ms: 1, version: 3 })),
+    { at: 3200, ms: 1, version: 4 },
+  ];
+  const cost = coldCost(records(rows), trace, { from: 0, to: 1000 }, 250);
+  assert.equal(cost.generations, 2);
+  assert.equal(cost.steadyCpuMsPerRequest, 2);
+  assert.deepEqual(
+    cost.byAge.map((row) => [row.fromMs, row.cpuMs, row.requests, row.cpuMsPerRequest]),
+    [
+      [0, 70, 0, null], // (80 + 60) / 2 generations; no request answered yet
+      [250, 30, 3, 10], // (20 + 40) ms over 6 requests
+    ],
+  );
+});
