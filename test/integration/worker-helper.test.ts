@@ -191,6 +191,49 @@ after(async () => {
   for (const worker of [...Worker.all]) await worker.reap();
 });
 
+// Contract: the listener is close-on-exec, so a worker's own children cannot keep the socket in
+// the group after the worker exits.
+function assertListenerCloseOnExec(worker: Worker): void {
+  const held = listenerFds(worker.child.pid!, worker.port);
+  assert.ok(held.size >= 1, 'the worker holds the listening socket');
+  for (const [fd, flags] of held) assert.ok(flags & O_CLOEXEC, `fd ${fd} of the listener is close-on-exec`);
+}
+
+// Contract, drain steps 2-4: an idle keep-alive connection outlives the drain signal, its next
+// request is answered on the same connection with Connection: close, and the worker exits 0 as
+// soon as that connection ends (not at its deadline).
+// Contract, drain step 4: with SUPERVISOR_DRAIN_TIMEOUT_MS=1000 and an idle keep-alive connection
+// that never ends, the worker exits 0 by itself at 1000 - 500 ms, leaving SIGKILL nothing to do.
+async function assertExitAtDrainDeadline(program: string | { program: string }): Promise<Worker> {
+  const worker = new Worker(program, { SUPERVISOR_DRAIN_TIMEOUT_MS: '1000' });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    await worker.ready();
+    await get(worker.port, '/', agent);
+    const signalled = worker.signal('SIGTERM');
+    const exit = await worker.exited;
+    const elapsed = exit.at - signalled;
+    assert.deepEqual([exit.code, exit.signal], [0, null]);
+    assert.ok(elapsed >= 400 && elapsed < 1000, `exited at its deadline, ${elapsed} ms after SIGTERM`);
+    return worker;
+  } finally {
+    agent.destroy();
+    await worker.reap();
+  }
+}
+
+async function assertKeepAliveDrain(worker: Worker, agent: http.Agent, signalled: number): Promise<void> {
+  await sleep(100); // the idle connection must outlive the start of the drain
+  assert.ok(worker.alive, 'the worker waits for its keep-alive connection');
+  const reply = await get(worker.port, '/', agent);
+  assert.equal(reply.status, 200);
+  assert.equal(reply.reusedSocket, true, 'sent on the keep-alive connection opened before the drain signal');
+  assert.equal(reply.headers.connection, 'close');
+  const exit = await worker.exited;
+  assert.deepEqual([exit.code, exit.signal], [0, null], `stderr: ${worker.stderr}`);
+  assert.ok(exit.at - signalled < 5000, `exited when the connection closed, not at the deadline (${exit.at - signalled} ms)`);
+}
+
 describe('worker helper, as a process', { skip }, () => {
   test('READY=1, serving, and a keep-alive request after SIGTERM answered with Connection: close', async () => {
     const worker = new Worker(fixture('good-app'), { APP_VERSION: 'v-test' });
@@ -204,26 +247,13 @@ describe('worker helper, as a process', { skip }, () => {
       assert.equal(first.body, `hello from pid ${worker.child.pid}, version v-test, generation 7\n`);
       assert.equal(first.headers.connection, 'keep-alive');
 
-      // Node marks the inherited fd close-on-exec at startup, so the worker's own children cannot keep
-      // the socket in the group after the worker exits. A guard for other Node versions (TEST_NODE).
-      const held = listenerFds(worker.child.pid!, worker.port);
-      assert.ok(held.size >= 1, 'the worker holds the listening socket');
-      for (const [fd, flags] of held) assert.ok(flags & O_CLOEXEC, `fd ${fd} of the listener is close-on-exec`);
+      // Node marks the inherited fd close-on-exec at startup; a guard for other Node versions (TEST_NODE).
+      assertListenerCloseOnExec(worker);
 
       const signalled = worker.signal('SIGTERM');
       await worker.waitFor('the drain to start', () => worker.stdout.includes('draining'));
       assert.ok(worker.messages.some((m) => m.fields.STOPPING === '1'), 'STOPPING=1 sent when the drain starts');
-      await sleep(100); // the idle connection must outlive the start of the drain
-      assert.ok(worker.alive, 'the worker waits for its keep-alive connection');
-
-      const second = await get(worker.port, '/', agent);
-      assert.equal(second.status, 200);
-      assert.equal(second.reusedSocket, true, 'sent on the keep-alive connection opened before SIGTERM');
-      assert.equal(second.headers.connection, 'close');
-
-      const exit = await worker.exited;
-      assert.deepEqual([exit.code, exit.signal], [0, null], `stderr: ${worker.stderr}`);
-      assert.ok(exit.at - signalled < 5000, `exited when the connection closed, not at the deadline (${exit.at - signalled} ms)`);
+      await assertKeepAliveDrain(worker, agent, signalled);
       await assert.rejects(get(worker.port), { code: 'ECONNREFUSED' }, 'the socket is gone with the worker');
     } finally {
       agent.destroy();
@@ -250,22 +280,8 @@ describe('worker helper, as a process', { skip }, () => {
   });
 
   test('an idle keep-alive connection held past the drain timeout: destroyed, exit 0 before SIGKILL would come', async () => {
-    // Helper deadline = 1000 - 500 ms, leaving the supervisor's SIGKILL nothing to do.
-    const worker = new Worker(fixture('good-app'), { SUPERVISOR_DRAIN_TIMEOUT_MS: '1000' });
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    try {
-      await worker.ready();
-      await get(worker.port, '/', agent);
-      const signalled = worker.signal('SIGTERM');
-      const exit = await worker.exited;
-      const elapsed = exit.at - signalled;
-      assert.deepEqual([exit.code, exit.signal], [0, null]);
-      assert.ok(elapsed >= 400 && elapsed < 1000, `exited at its deadline, ${elapsed} ms after SIGTERM`);
-      assert.match(worker.stderr, /drain timeout \(500 ms\) reached; destroyed 1 connection/);
-    } finally {
-      agent.destroy();
-      await worker.reap();
-    }
+    const worker = await assertExitAtDrainDeadline(fixture('good-app'));
+    assert.match(worker.stderr, /drain timeout \(500 ms\) reached; destroyed 1 connection/);
   });
 
   test('self mode: two workers bind the same PORT/HOST with SO_REUSEPORT', async () => {
@@ -324,23 +340,12 @@ describe('example worker in C, as a process', { skip: cSkip }, () => {
       assert.equal(first.headers.connection, undefined, 'HTTP/1.1 keeps the connection open by default');
       assert.deepEqual([(await get(worker.port, '/healthz', agent)).body, (await get(worker.port, '/nope', agent)).status], ['ok\n', 404]);
 
-      const held = listenerFds(worker.child.pid!, worker.port);
-      assert.ok(held.size >= 1, 'the worker holds the listening socket');
-      for (const [fd, flags] of held) assert.ok(flags & O_CLOEXEC, `fd ${fd} of the listener is close-on-exec`);
+      assertListenerCloseOnExec(worker);
 
       const signalled = worker.signal('SIGTERM');
       await worker.waitFor('the listener to close', () => listenerFds(worker.child.pid!, worker.port).size === 0);
       await assert.rejects(get(worker.port), { code: 'ECONNREFUSED' }, 'the listener closed at the drain signal');
-      await sleep(100); // the idle connection must outlive the start of the drain
-      assert.ok(worker.alive, 'the worker waits for its keep-alive connection');
-
-      const second = await get(worker.port, '/', agent);
-      assert.equal(second.status, 200);
-      assert.equal(second.reusedSocket, true, 'sent on the keep-alive connection opened before SIGTERM');
-      assert.equal(second.headers.connection, 'close');
-      const exit = await worker.exited;
-      assert.deepEqual([exit.code, exit.signal], [0, null], `stderr: ${worker.stderr}`);
-      assert.ok(exit.at - signalled < 5000, `exited when the connection closed, not at the deadline (${exit.at - signalled} ms)`);
+      await assertKeepAliveDrain(worker, agent, signalled);
     } finally {
       agent.destroy();
       await worker.reap();
@@ -348,20 +353,7 @@ describe('example worker in C, as a process', { skip: cSkip }, () => {
   });
 
   test('an idle keep-alive connection held past the drain timeout: exit 0 at timeout - 500 ms', async () => {
-    const worker = new Worker({ program: helloWorker }, { SUPERVISOR_DRAIN_TIMEOUT_MS: '1000' });
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    try {
-      await worker.ready();
-      await get(worker.port, '/', agent);
-      const signalled = worker.signal('SIGTERM');
-      const exit = await worker.exited;
-      const elapsed = exit.at - signalled;
-      assert.deepEqual([exit.code, exit.signal], [0, null]);
-      assert.ok(elapsed >= 400 && elapsed < 1000, `exited at its deadline, ${elapsed} ms after SIGTERM`);
-    } finally {
-      agent.destroy();
-      await worker.reap();
-    }
+    await assertExitAtDrainDeadline({ program: helloWorker });
   });
 
   test('without handed-over sockets: exit 1 and a message that names the fix', async () => {
