@@ -11,7 +11,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChild, wasInterrupted, type Placement } from './lib/child-run.js';
 import { HELP, parseFlags, type BenchOptions } from './lib/flags.js';
-import { losslessKeySupported } from './lib/lossless-key.js';
 import { describeWorkerNode, machine } from './lib/machine.js';
 import { hostMigrateReq, namespaceProblem } from './lib/namespace.js';
 import { report } from './lib/report.js';
@@ -22,8 +21,11 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const strategyRunner = fileURLToPath(new URL('./run-strategy.js', import.meta.url));
 const throughputRunner = fileURLToPath(new URL('./run-throughput.js', import.meta.url));
 const BUCKET_MS = 250;
-const SLICE_MS = 1000;
+const SLICE_MS = 800;
 const SLICE_WARMUP_MS = 250;
+// Servers that have just started run cold code (interpreted, not yet compiled): without this, round 1
+// measured them cold and pulled every median down (round 1 was the lowest of three, typically by a third).
+const SERVER_WARMUP_MS = 750;
 /** Compared for throughput when selected: their steady state does not depend on tcp_migrate_req. */
 const THROUGHPUT_STRATEGIES: readonly StrategyId[] = ['steer', 'shared', 'naive', 'cluster'];
 
@@ -35,7 +37,7 @@ function place(s: Strategy, options: BenchOptions, nsProblem: string | null, hos
   return `needs net.ipv4.tcp_migrate_req=${wanted} but the host has ${hostValue ?? 'none'} and no namespace can be made (${nsProblem})`;
 }
 
-async function compareThroughput(options: BenchOptions, work: string, losslessKey: boolean, nsProblem: string | null, hostValue: number | null): Promise<ThroughputComparison | string> {
+async function compareThroughput(options: BenchOptions, work: string, nsProblem: string | null, hostValue: number | null): Promise<ThroughputComparison | string> {
   const ids = options.strategies.filter((id) => THROUGHPUT_STRATEGIES.includes(id));
   if (options.throughputRounds === 0) return 'skipped (--throughput-rounds 0)';
   if (ids.length === 0) return `skipped: none of ${THROUGHPUT_STRATEGIES.join(', ')} selected`;
@@ -47,16 +49,16 @@ async function compareThroughput(options: BenchOptions, work: string, losslessKe
     rounds: options.throughputRounds,
     sliceMs: SLICE_MS,
     warmupMs: SLICE_WARMUP_MS,
+    serverWarmupMs: SERVER_WARMUP_MS,
     drainMs: options.drainMs,
     slowStartMs: options.slowStartMs,
     drainSpreadMs: options.drainSpreadMs,
     workerNode: options.workerNode,
     timeoutMs: options.timeoutMs,
-    losslessKey,
     ...(nsProblem ? { where: 'host' as const, migrateReq: hostValue } : { where: 'namespace' as const, migrateReq: 0 }),
     resultPath: path.join(work, 'throughput.result.json'),
   };
-  const budgetMs = 60_000 + ids.length * options.throughputRounds * (SLICE_MS + SLICE_WARMUP_MS + options.timeoutMs);
+  const budgetMs = 60_000 + ids.length * (SERVER_WARMUP_MS + options.throughputRounds * (SLICE_MS + SLICE_WARMUP_MS + options.timeoutMs));
   try {
     await runChild('throughput', throughputRunner, path.join(work, 'throughput.spec.json'), spec, budgetMs);
     return JSON.parse(readFileSync(spec.resultPath, 'utf8')) as ThroughputComparison;
@@ -66,7 +68,7 @@ async function compareThroughput(options: BenchOptions, work: string, losslessKe
   }
 }
 
-async function runStrategy(s: Strategy, options: BenchOptions, work: string, losslessKey: boolean, nsProblem: string | null, hostValue: number | null): Promise<StrategyOutcome> {
+async function runStrategy(s: Strategy, options: BenchOptions, work: string, nsProblem: string | null, hostValue: number | null): Promise<StrategyOutcome> {
   if (wasInterrupted()) return { strategy: s.id, label: s.label, status: 'skipped', reason: 'interrupted' };
   const placement = place(s, options, nsProblem, hostValue);
   if (typeof placement === 'string') {
@@ -89,7 +91,6 @@ async function runStrategy(s: Strategy, options: BenchOptions, work: string, los
     workerNode: options.workerNode,
     timeoutMs: options.timeoutMs,
     bucketMs: BUCKET_MS,
-    losslessKey,
     ...placement,
     resultPath: path.join(work, `${s.id}.result.json`),
   };
@@ -98,7 +99,6 @@ async function runStrategy(s: Strategy, options: BenchOptions, work: string, los
   try {
     await runChild(s.id, strategyRunner, path.join(work, `${s.id}.spec.json`), spec, budgetMs);
     const result = JSON.parse(readFileSync(spec.resultPath, 'utf8')) as StrategyResult;
-    if (!losslessKey && s.supervisor?.lossless) result.notes.push(`ran without lossless: ${s.supervisor.lossless} (this build's config lacks the key)`);
     return { strategy: s.id, label: s.label, status: 'ran', result };
   } catch (error) {
     process.stderr.write(`[${s.id}] error: ${(error as Error).message}\n`);
@@ -118,7 +118,6 @@ async function main(): Promise<number> {
   }
   const nsProblem = namespaceProblem();
   const hostValue = hostMigrateReq();
-  const losslessKey = losslessKeySupported();
   const facts = machine();
   const startedAt = new Date().toISOString();
   process.stderr.write(
@@ -128,19 +127,18 @@ async function main(): Promise<number> {
   if (facts.loadAverageAtStart[0]! > facts.cores / 2) {
     process.stderr.write(`bench: warning: load average ${facts.loadAverageAtStart[0]} on ${facts.cores} cores: other work will skew the numbers\n`);
   }
-  if (!losslessKey) process.stderr.write(`bench: warning: this build's config has no 'lossless:' key; supervisor strategies run with its default\n`);
 
   const work = mkdtempSync(path.join(os.tmpdir(), 'rps-bench-'));
   let throughput: ThroughputComparison | string;
   const outcomes: StrategyOutcome[] = [];
   try {
-    throughput = await compareThroughput(options, work, losslessKey, nsProblem, hostValue);
-    for (const id of options.strategies) outcomes.push(await runStrategy(strategy(id), options, work, losslessKey, nsProblem, hostValue));
+    throughput = await compareThroughput(options, work, nsProblem, hostValue);
+    for (const id of options.strategies) outcomes.push(await runStrategy(strategy(id), options, work, nsProblem, hostValue));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 
-  report({ options, outcomes, throughput, machine: facts, startedAt, losslessKey, nsProblem, root, workerNode: describeWorkerNode(options.workerNode) });
+  report({ options, outcomes, throughput, machine: facts, startedAt, nsProblem, root, workerNode: describeWorkerNode(options.workerNode) });
   const failed = outcomes.some((o) => o.status === 'error') || (typeof throughput === 'string' && throughput.startsWith('error'));
   return failed || wasInterrupted() ? 1 : 0;
 }

@@ -21,7 +21,7 @@ const spec = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as RunSpec;
 const strategy = findStrategy(spec.strategy);
 const log = (text: string) => process.stderr.write(`[${spec.strategy}] ${text}\n`);
 // Load continues this long after the last reload, so the last reload's requests all complete.
-const TAIL_MS = 500;
+const TAIL_MS = 300;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 let target: Target | undefined;

@@ -55,6 +55,13 @@ async function slice(target: Target, load: LoadPool): Promise<Slice> {
   };
 }
 
+// Load that is not measured, so the servers' code is compiled before the first counted slice.
+async function warmUp(target: Target, load: LoadPool): Promise<void> {
+  load.run({ host: target.host, port: target.port, newConnection: spec.concurrency, keepAlive: 0, timeoutMs: spec.timeoutMs });
+  await sleep(spec.serverWarmupMs);
+  await load.stop(spec.timeoutMs + 5000);
+}
+
 async function main(): Promise<ThroughputComparison> {
   log(`${strategies.map((s) => s.id).join(', ')}: ${spec.rounds} rounds of ${spec.sliceMs} ms slices, ${spec.concurrency} new-connection users`);
   const started = await Promise.allSettled([
@@ -63,6 +70,7 @@ async function main(): Promise<ThroughputComparison> {
   ]);
   for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
   const load = pool!;
+  for (const target of targets) await warmUp(target!, load);
   const slices: Slice[][] = strategies.map(() => []);
   for (let round = 0; round < spec.rounds; round++) {
     for (let k = 0; k < strategies.length; k++) {

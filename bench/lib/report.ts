@@ -14,7 +14,6 @@ export interface ReportInput {
   throughput: ThroughputComparison | string; // a string says why there is none
   machine: Machine;
   startedAt: string;
-  losslessKey: boolean;
   nsProblem: string | null;
   root: string;
   workerNode: string | null; // '<path> (vX.Y.Z)' when --worker-node chose the workers' node
@@ -134,7 +133,6 @@ export function report(input: ReportInput): void {
     startedAt,
     machine,
     options,
-    losslessKey: input.losslessKey,
     namespaces: input.nsProblem ?? 'yes',
     throughputRatio: ratio,
     steerLatency: steer,

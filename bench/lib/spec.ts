@@ -22,7 +22,6 @@ export interface RunSpec {
   workerNode: string | null; // node binary for the supervisor's Node workers (null: node on PATH)
   timeoutMs: number; // per request
   bucketMs: number;
-  losslessKey: boolean; // the daemon's config knows `lossless:`
   where: 'namespace' | 'host';
   migrateReq: number | null; // tcp_migrate_req in force for this run
   resultPath: string;
@@ -58,12 +57,12 @@ export interface ThroughputSpec {
   rounds: number;
   sliceMs: number; // measured part of each slice
   warmupMs: number; // unmeasured start of each slice
+  serverWarmupMs: number; // one unmeasured slice per server before round 1: they start cold
   drainMs: number;
   slowStartMs: number;
   drainSpreadMs: number;
   workerNode: string | null;
   timeoutMs: number;
-  losslessKey: boolean;
   where: 'namespace' | 'host';
   migrateReq: number | null;
   resultPath: string;

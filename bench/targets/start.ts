@@ -10,7 +10,6 @@ export interface StartOptions {
   drainMs: number;
   slowStartMs: number;
   drainSpreadMs: number;
-  losslessKey: boolean; // the daemon's config knows `lossless:`; else the supervisor's default applies
   workerNode: string | null; // node binary for the supervisor's Node workers (null: node on PATH)
 }
 
@@ -25,7 +24,6 @@ export function startTarget(strategy: Strategy, options: StartOptions): Promise<
         ...(handover === 'ramp' || handover === 'spread' ? { drainSpreadMs: options.drainSpreadMs } : {}),
         ...(handover === 'ramp' ? { slowStartMs: options.slowStartMs } : {}),
       };
-      if (!options.losslessKey) delete supervisor.lossless;
       return SupervisorTarget.start(supervisor);
     }
     case 'naive':

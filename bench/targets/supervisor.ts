@@ -7,7 +7,7 @@ import { now, type ReloadTiming, type Target } from './target.js';
 
 export interface SupervisorOptions {
   socket: 'reuseport' | 'shared' | 'self';
-  lossless?: 'auto' | 'steer' | 'migrate' | 'off'; // left out when the daemon does not know the key yet
+  lossless?: 'auto' | 'steer' | 'migrate' | 'off'; // socket: reuseport only
   workers: number;
   readyNice?: number; // ready.nice: new workers warm up at this nice value
   slowStartMs?: number; // slow_start: the new generation's share of new connections grows over this long
