@@ -21,11 +21,12 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const strategyRunner = fileURLToPath(new URL('./run-strategy.js', import.meta.url));
 const throughputRunner = fileURLToPath(new URL('./run-throughput.js', import.meta.url));
 const BUCKET_MS = 250;
-const SLICE_MS = 800;
+const SLICE_MS = 600;
 const SLICE_WARMUP_MS = 250;
 // Servers that have just started run cold code (interpreted, not yet compiled): without this, round 1
-// measured them cold and pulled every median down (round 1 was the lowest of three, typically by a third).
-const SERVER_WARMUP_MS = 750;
+// measured them cold and pulled every median down (round 1 was the lowest of three, typically by a
+// third, and node:cluster's primary took the longest to warm up).
+const SERVER_WARMUP_MS = 1500;
 /** Compared for throughput when selected: their steady state does not depend on tcp_migrate_req. */
 const THROUGHPUT_STRATEGIES: readonly StrategyId[] = ['steer', 'shared', 'naive', 'cluster'];
 
@@ -50,6 +51,7 @@ async function compareThroughput(options: BenchOptions, work: string, nsProblem:
     sliceMs: SLICE_MS,
     warmupMs: SLICE_WARMUP_MS,
     serverWarmupMs: SERVER_WARMUP_MS,
+    pin: options.pin,
     drainMs: options.drainMs,
     slowStartMs: options.slowStartMs,
     drainSpreadMs: options.drainSpreadMs,

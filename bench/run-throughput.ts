@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { runToFile } from './lib/runner.js';
 import { LoadPool } from './load/pool.js';
 import { throughput } from './lib/analyse.js';
+import { planPinning, pinSelf } from './lib/affinity.js';
 import { busyBetween, sampleCpu } from './lib/cpu.js';
 import type { ThroughputComparison, ThroughputEntry, ThroughputSpec } from './lib/spec.js';
 import { median, summarize } from './lib/stats.js';
@@ -64,10 +65,15 @@ async function warmUp(target: Target, load: LoadPool): Promise<void> {
 
 async function main(): Promise<ThroughputComparison> {
   log(`${strategies.map((s) => s.id).join(', ')}: ${spec.rounds} rounds of ${spec.sliceMs} ms slices, ${spec.concurrency} new-connection users`);
-  const started = await Promise.allSettled([
-    ...strategies.map((s, i) => startTarget(s, spec).then((t) => (targets[i] = t))),
-    LoadPool.start(spec.loadProcesses).then((p) => (pool = p)),
-  ]);
+  const pinning = spec.pin ? planPinning() : 'off (--no-pin)';
+  if (typeof pinning === 'string') log(`not pinned: ${pinning}; the load client and the servers share every CPU`);
+  // Started one group after the other: each inherits the affinity this thread has at that moment.
+  if (typeof pinning !== 'string') pinSelf(pinning.client);
+  const poolStarted = await Promise.allSettled([LoadPool.start(spec.loadProcesses).then((p) => (pool = p))]);
+  if (typeof pinning !== 'string') pinSelf(pinning.servers);
+  const targetsStarted = await Promise.allSettled(strategies.map((s, i) => startTarget(s, spec).then((t) => (targets[i] = t))));
+  if (typeof pinning !== 'string') pinSelf(pinning.all);
+  const started = [...poolStarted, ...targetsStarted];
   for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
   const load = pool!;
   for (const target of targets) await warmUp(target!, load);
@@ -102,7 +108,7 @@ async function main(): Promise<ThroughputComparison> {
       machineBusy: busy.length ? Math.round((busy.reduce((a, b) => a + b, 0) / busy.length) * 100) / 100 : null,
     };
   });
-  return { where: spec.where, migrateReq: spec.migrateReq, rounds: spec.rounds, sliceMs: spec.sliceMs, entries };
+  return { where: spec.where, migrateReq: spec.migrateReq, rounds: spec.rounds, sliceMs: spec.sliceMs, pinning: typeof pinning === 'string' ? { none: pinning } : { client: pinning.client, servers: pinning.servers }, entries };
 }
 
 await runToFile(spec.resultPath, log, () => Promise.allSettled([pool?.close(), ...targets.map((t) => t?.stop())]), main);

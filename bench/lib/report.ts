@@ -75,7 +75,7 @@ export function report(input: ReportInput): void {
   const tpTitle =
     typeof throughput === 'string'
       ? `Throughput comparison: ${throughput}`
-      : `Throughput, new connection per request, no reloads: ${options.concurrency} users, ${throughput.rounds} rounds of ${throughput.sliceMs / 1000} s slices per strategy, taken in turn`;
+      : `Throughput, new connection per request, no reloads: ${options.concurrency} users, ${throughput.rounds} rounds of ${throughput.sliceMs / 1000} s slices per strategy, taken in turn; ${'none' in throughput.pinning ? `not pinned (${throughput.pinning.none})` : `load client on CPU ${throughput.pinning.client}, servers on CPU ${throughput.pinning.servers}`}`;
   const notes = outcomes.flatMap((o) => (o.result && o.result.notes.length > 0 ? [`${o.label}: ${o.result.notes.join('; ')}`] : []));
 
   const text = [

@@ -58,6 +58,7 @@ export interface ThroughputSpec {
   sliceMs: number; // measured part of each slice
   warmupMs: number; // unmeasured start of each slice
   serverWarmupMs: number; // one unmeasured slice per server before round 1: they start cold
+  pin: boolean; // load client on CPU 0, servers on the others (where there are two or more)
   drainMs: number;
   slowStartMs: number;
   drainSpreadMs: number;
@@ -85,6 +86,8 @@ export interface ThroughputComparison {
   migrateReq: number | null;
   rounds: number;
   sliceMs: number;
+  /** CPU lists of the load client and the servers, or why they shared every CPU. */
+  pinning: { client: string; servers: string } | { none: string };
   entries: ThroughputEntry[];
 }
 
