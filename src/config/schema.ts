@@ -277,6 +277,7 @@ export const topFields = {
   metrics,
   stop_grace: duration(0, 10 * 60 * SECOND, 0),
   slow_start: duration(0, 10 * 60 * SECOND, 0),
+  start_concurrency: wholeNumber(0, 256, 0),
 };
 
 export const configSchema = mapping(topFields, false);

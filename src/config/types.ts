@@ -47,6 +47,8 @@ export interface SupervisorConfig {
   stopGraceMs: number;
   /** after a reload's promotion, the new generation's share of new connections grows from 0 to all over this long (steering only) */
   slowStartMs: number;
+  /** a reload starts at most this many new workers at a time, the next when one is ready; 0: all at once */
+  startConcurrency: number;
 }
 
 export interface LoadOptions {

@@ -112,8 +112,24 @@ export class Generation extends EventEmitter<GenerationEvents> {
     return this.#slots.filter((slot) => slot.worker?.state === 'ready').length;
   }
 
-  startAll(): void {
-    for (const slot of this.#slots) this.#spawn(slot);
+  /**
+   * Starts every worker, at most `concurrency` at a time (0: all at once): the next one when one is
+   * ready. Starting N Node processes at once saturates a small machine for a few hundred ms and
+   * slows the generation that serves meanwhile; one at a time cut that window's p99 by about a third
+   * on 2 cores (docs/configuration.md).
+   */
+  startAll(concurrency = 0): void {
+    const waiting = [...this.#slots];
+    const startNext = () => {
+      const slot = waiting.shift();
+      // A generation that failed or is stopping starts nothing more.
+      const over = this.#state === 'failed' || this.#state === 'draining' || this.#state === 'retired';
+      if (slot === undefined || over || this.#abort.signal.aborted) return this.off('worker-ready', startNext);
+      this.#spawn(slot);
+    };
+    if (concurrency > 0 && concurrency < waiting.length) this.on('worker-ready', startNext);
+    const first = concurrency > 0 ? Math.min(concurrency, waiting.length) : waiting.length;
+    for (let i = 0; i < first; i++) startNext();
   }
 
   // Resolves when every worker is ready; rejects with the first worker that fails.

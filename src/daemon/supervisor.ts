@@ -189,7 +189,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         run.progress('worker-ready', { generation: candidate.id, slot, pid, ready, total });
       candidate.on('worker-ready', onWorkerReady);
       try {
-        candidate.startAll();
+        candidate.startAll(config.startConcurrency);
         await candidate.whenAllReady(this.#stopping.signal);
         candidate.off('worker-ready', onWorkerReady);
       } catch (error) {

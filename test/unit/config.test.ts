@@ -53,6 +53,7 @@ describe('a minimal config', () => {
     assert.equal(config.backlog, 511);
     assert.equal(config.control, '/srv/app/supervisor.sock');
     assert.equal(config.slowStartMs, 0);
+    assert.equal(config.startConcurrency, 0, 'a reload starts every new worker at once');
   });
 
   it('resolves a relative file name to an absolute one', () => {
@@ -255,6 +256,8 @@ describe('types and ranges', () => {
     problemAt(`${MINIMAL}workers: 1.5`, 'workers', 3, 10, /expected a whole number from 1 to 256, got 1.5/);
     problemAt(`${MINIMAL}backlog: 70000`, 'backlog', 3, 10, /from 1 to 65535/);
     problemAt(`${MINIMAL}restart: { crash_loop: 0 }`, 'restart.crash_loop', 3, 24, /from 1 to 1000/);
+    problemAt(`${MINIMAL}start_concurrency: -1`, 'start_concurrency', 3, 20, /-1 is out of range: write a whole number from 0 to 256/);
+    assert.equal(parse(`${MINIMAL}start_concurrency: 1`).startConcurrency, 1);
   });
 
   it('tells to drop the quotes around a number', () => {
