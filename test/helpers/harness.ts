@@ -16,7 +16,11 @@ export const exampleApp = path.join(root, 'examples/app/server.js');
 /** The example worker in C (examples/c/hello-worker.c), built by `npm install` beside the addon. */
 export const helloWorker = path.join(root, 'build/Release/hello-worker');
 
-export function freePort(): Promise<number> {
+// Ports this process has handed out: the kernel may give a just-closed ephemeral port again, and
+// two ports of one test (say listen and metrics) must differ (seen in CI: both got 40893).
+const portsHandedOut = new Set<number>();
+
+function ephemeralPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
@@ -25,6 +29,16 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await ephemeralPort();
+    if (portsHandedOut.has(port)) continue;
+    portsHandedOut.add(port);
+    return port;
+  }
+  throw new Error('freePort: 100 ephemeral ports in a row were ones this test process already uses; is the ephemeral range tiny?');
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
