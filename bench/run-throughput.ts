@@ -34,9 +34,12 @@ interface Slice {
   machineBusy: number | null;
 }
 
+// The comparison's load: new-connection users only.
+const newConnectionLoad = (target: Target) => ({ host: target.host, port: target.port, newConnection: spec.concurrency, keepAlive: 0, timeoutMs: spec.timeoutMs });
+
 async function slice(target: Target, load: LoadPool): Promise<Slice> {
   const started = now();
-  load.run({ host: target.host, port: target.port, newConnection: spec.concurrency, keepAlive: 0, timeoutMs: spec.timeoutMs });
+  load.run(newConnectionLoad(target));
   await sleep(spec.warmupMs);
   const cpuFrom = sampleCpu();
   await sleep(spec.sliceMs);
@@ -58,7 +61,7 @@ async function slice(target: Target, load: LoadPool): Promise<Slice> {
 
 // Load that is not measured, so the servers' code is compiled before the first counted slice.
 async function warmUp(target: Target, load: LoadPool): Promise<void> {
-  load.run({ host: target.host, port: target.port, newConnection: spec.concurrency, keepAlive: 0, timeoutMs: spec.timeoutMs });
+  load.run(newConnectionLoad(target));
   await sleep(spec.serverWarmupMs);
   await load.stop(spec.timeoutMs + 5000);
 }

@@ -27,6 +27,6 @@ export function planPinning(): Pinning | string {
 export function pinSelf(cpus: string): void {
   const result = spawnSync('taskset', ['-p', '-c', cpus, String(process.pid)], { encoding: 'utf8' });
   if (result.error || result.status !== 0) {
-    throw new Error(`taskset -p -c ${cpus} ${process.pid} failed: ${result.error?.message ?? result.stderr.trim()}`);
+    throw new Error(`taskset -p -c ${cpus} ${process.pid} failed: ${result.error?.message ?? result.stderr.trim()}; run the benchmark with --no-pin`);
   }
 }

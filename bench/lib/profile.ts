@@ -5,7 +5,7 @@ import { MODES, type RequestRecords } from '../load/records.js';
 import type { ReloadTiming } from '../targets/target.js';
 import type { Window } from './analyse.js';
 import type { CpuTrace } from './server-cpu.js';
-import { percentileOfSorted, round } from './stats.js';
+import { round, summarize } from './stats.js';
 
 export interface ProfileRow {
   fromMs: number; // since the trigger, or since the generation's birth
@@ -35,7 +35,6 @@ export interface ColdCost {
   byAge: CostRow[];
 }
 
-const sortedP99 = (values: number[]): number => round(percentileOfSorted(Float64Array.from(values).sort(), 99));
 
 /** Requests by start time relative to each reload's trigger, binned, all reloads together. */
 export function reloadProfile(records: RequestRecords, timings: ReloadTiming[], steady: Window, binMs = 250, maxSpanMs = 5000): ReloadProfile {
@@ -77,13 +76,13 @@ export function reloadProfile(records: RequestRecords, timings: ReloadTiming[], 
     binMs,
     steady: {
       rps: round(steadyCount / steadySeconds, 0),
-      p99: Object.fromEntries(MODES.map((mode, m) => [mode, sortedP99(steadyLatencies[m]!)])),
+      p99: Object.fromEntries(MODES.map((mode, m) => [mode, summarize(steadyLatencies[m]!).p99])),
     },
     sinceTrigger: Array.from({ length: bins }, (_, b) => ({
       fromMs: b * binMs,
       toMs: (b + 1) * binMs,
       rps: round(MODES.reduce((sum, _mode, m) => sum + latencies[m]![b]!.length, 0) / reloads / (binMs / 1000), 0),
-      p99: Object.fromEntries(MODES.map((mode, m) => [mode, sortedP99(latencies[m]![b]!)])),
+      p99: Object.fromEntries(MODES.map((mode, m) => [mode, summarize(latencies[m]![b]!).p99])),
     })),
   };
 }

@@ -6,6 +6,7 @@ import { renderChart } from './chart.js';
 import type { BenchOptions } from './flags.js';
 import type { Machine } from './machine.js';
 import type { StrategyOutcome, ThroughputComparison } from './spec.js';
+import { STEERING_VARIANTS } from './strategies.js';
 import { coldCostRows, failureRows, failureWhenRows, kernelCounterRows, markdownTable, plainTable, profileRows, reloadRows, throughputRows } from './table.js';
 
 export interface ReportInput {
@@ -59,7 +60,7 @@ export function report(input: ReportInput): void {
   const steer = latencyRatios(outcomes, 'steer');
   // Every steering variant that ran gets its line: steer-c separates the supervisor's share of the
   // reload latency from the Node app's warm-up.
-  const steerLines = (['steer', 'steer-c', 'steer-bare'] as const).flatMap((id) => {
+  const steerLines = STEERING_VARIANTS.flatMap((id) => {
     const ratios = latencyRatios(outcomes, id);
     const label = outcomes.find((o) => o.strategy === id)?.label ?? id;
     return ratios ? [`${label} p99, steady -> during reloads: ${ratios.map((r) => `${r.mode} ${r.steadyP99} -> ${r.reloadP99} ms (${r.ratio ?? '?'}x)`).join('; ')}`] : [];
@@ -136,7 +137,6 @@ export function report(input: ReportInput): void {
     namespaces: input.nsProblem ?? 'yes',
     throughputRatio: ratio,
     steerLatency: steer,
-    steerCLatency: latencyRatios(outcomes, 'steer-c'),
     throughput,
     strategies: outcomes,
     table: text,

@@ -95,6 +95,9 @@ export const STRATEGIES: readonly Strategy[] = [
   },
 ];
 
+/** The steering variants: the reload-latency goal is about them, and the report profiles them. */
+export const STEERING_VARIANTS: readonly StrategyId[] = ['steer', 'steer-c', 'steer-bare'];
+
 export const DEFAULT_STRATEGIES: readonly StrategyId[] = ['steer', 'migrate', 'shared', 'self', 'naive', 'cluster'];
 
 export function strategy(id: string): Strategy {

@@ -1,6 +1,7 @@
 // The report as tables, in plain text for the terminal and in markdown for docs/benchmarks.md.
 import type { LoadMode } from '../load/http-client.js';
 import type { StrategyOutcome, ThroughputComparison } from './spec.js';
+import { STEERING_VARIANTS } from './strategies.js';
 import { WATCHED_COUNTERS } from './tcp-counters.js';
 
 type Row = string[];
@@ -119,9 +120,7 @@ export function kernelCounterRows(outcomes: StrategyOutcome[]): { head: Row; row
   return { head, rows };
 }
 
-// Only the steering variants get the profile tables: they are what the latency goal is about, and
-// one short table each keeps the report readable.
-const PROFILED = ['steer', 'steer-c', 'steer-bare'];
+// Only the steering variants get the profile tables (one short table each keeps the report readable).
 
 // Requests by time since the trigger (all reloads together) next to the steady window: where in
 // a reload throughput drops and the slow requests start.
@@ -130,7 +129,7 @@ export function profileRows(outcomes: StrategyOutcome[]): { head: Row; rows: Row
   const rows: Row[] = [];
   for (const outcome of outcomes) {
     const profile = outcome.result?.profile;
-    if (!profile || !PROFILED.includes(outcome.strategy)) continue;
+    if (!profile || !STEERING_VARIANTS.includes(outcome.strategy)) continue;
     const p99 = (values: Record<string, number>) => [ms(values['new-connection'] ?? 0), ms(values['keep-alive'] ?? 0)];
     rows.push([outcome.label, 'steady', int(profile.steady.rps), '100%', ...p99(profile.steady.p99)]);
     for (const row of profile.sinceTrigger) {
@@ -148,7 +147,7 @@ export function coldCostRows(outcomes: StrategyOutcome[]): { head: Row; rows: Ro
   const rows: Row[] = [];
   for (const outcome of outcomes) {
     const cost = outcome.result?.coldCost;
-    if (!cost || cost.generations === 0 || !PROFILED.includes(outcome.strategy)) continue;
+    if (!cost || cost.generations === 0 || !STEERING_VARIANTS.includes(outcome.strategy)) continue;
     const steady = cost.steadyCpuMsPerRequest;
     rows.push([`${outcome.label} (mean of ${cost.generations} generations)`, 'steady', '', '', steady === null ? '-' : steady.toFixed(3), '1.0']);
     for (const row of cost.byAge) {

@@ -314,7 +314,7 @@ static void accept_from(int listener) {
     struct connection *connection = calloc(1, sizeof *connection);
     if (!connection) fail("out of memory accepting a connection");
     connection->fd = fd;
-    connection->close_after_ms = draining ? draw_close_moment() : INT64_MAX;
+    connection->close_after_ms = INT64_MAX; // accepting means not draining: listeners close at the drain signal
     struct epoll_event event = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = connection};
     if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0) fail("epoll_ctl(connection): %s", strerror(errno));
     open_connections++;
