@@ -1,8 +1,8 @@
 import os from 'node:os';
 import type { SupervisorConfig } from '../config/index.js';
-import { LosslessUnavailable, probeSteering, readMigrateReq, resolveLossless } from '../daemon/lossless.js';
+import { LosslessUnavailable, probeSteering, readMigrateReq, resolveLossless } from '../daemon/index.js';
 import { nativeStatus } from '../native/index.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode } from '../control/exit-codes.js';
 
 interface Finding {
   check: string;

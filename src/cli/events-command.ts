@@ -1,5 +1,5 @@
 import { HungUpError, NoDaemonError, openRequest } from '../control/client.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode } from '../control/exit-codes.js';
 import { renderLifecycleEvent } from './render.js';
 
 // `supervisor events`: the daemon's lifecycle events, one line each (or one JSON object each with

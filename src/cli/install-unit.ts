@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type SupervisorConfig } from '../config/index.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode } from '../control/exit-codes.js';
 
 export const DEFAULT_UNIT_DIR = '/etc/systemd/system';
 export const DEFAULT_CONFIG = '/etc/reuseport-supervisor/supervisor.yaml';

@@ -6,9 +6,8 @@ import { ConfigError, defaultControlPath, loadConfig, formatDuration, parseDurat
 import { request, NoDaemonError } from '../control/client.js';
 import type { DaemonStatus, EventFrame, ResultFrame, Command } from '../control/protocol.js';
 import { createLogger } from '../log.js';
-import { runDaemon } from '../daemon/run.js';
-import { takeActivationFds } from '../daemon/activation.js';
-import { ExitCode } from './exit-codes.js';
+import { runDaemon, takeActivationFds } from '../daemon/index.js';
+import { ExitCode } from '../control/exit-codes.js';
 import { renderStatus } from './render.js';
 import { runDoctor } from './doctor.js';
 import { runReload } from './reload-command.js';

@@ -1,7 +1,7 @@
 import { HungUpError, NoDaemonError, openRequest } from '../control/client.js';
 import type { EventFrame, ResultFrame } from '../control/protocol.js';
 import { formatDuration } from '../config/index.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode } from '../control/exit-codes.js';
 import { isFancyTerminal, ReloadProgressView } from './progress.js';
 
 export interface ReloadOptions {

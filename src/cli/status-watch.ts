@@ -1,6 +1,6 @@
 import { NoDaemonError, request } from '../control/client.js';
 import type { DaemonStatus } from '../control/protocol.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode } from '../control/exit-codes.js';
 import { isFancyTerminal } from './progress.js';
 import { renderStatus } from './render.js';
 

@@ -1,3 +1,4 @@
+import { ExitCode } from './exit-codes.js';
 import net from 'node:net';
 import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -105,7 +106,7 @@ export class ControlServer {
     const ownUid = process.getuid?.() ?? 0;
     if (peer === null || (peer.uid !== 0 && peer.uid !== ownUid)) {
       this.#log.warn({ peer }, 'control connection refused: peer is neither root nor the supervisor\'s user');
-      send({ type: 'result', ok: false, code: 4, message: `permission denied: only root and uid ${ownUid} may control this supervisor` });
+      send({ type: 'result', ok: false, code: ExitCode.denied, message: `permission denied: only root and uid ${ownUid} may control this supervisor` });
       socket.end();
       return;
     }
@@ -115,7 +116,7 @@ export class ControlServer {
     // A deadline from the connection's start, not an idle timeout: a client that sends its request
     // a byte at a time (a slowloris) is cut off like one that sends nothing.
     const deadline = setTimeout(() => {
-      send({ type: 'result', ok: false, code: 100, message: `no request line within ${REQUEST_TIMEOUT_MS} ms: send one JSON line such as {"command":"status"}` });
+      send({ type: 'result', ok: false, code: ExitCode.usage, message: `no request line within ${REQUEST_TIMEOUT_MS} ms: send one JSON line such as {"command":"status"}` });
       socket.destroy();
     }, REQUEST_TIMEOUT_MS);
     socket.once('close', () => clearTimeout(deadline));
@@ -127,7 +128,7 @@ export class ControlServer {
       const { lines, overflow } = reader.push(chunk);
       if (overflow) {
         handled = true;
-        send({ type: 'result', ok: false, code: 100, message: 'request line too long: one JSON request per line, under 64 KiB' });
+        send({ type: 'result', ok: false, code: ExitCode.usage, message: 'request line too long: one JSON request per line, under 64 KiB' });
         socket.end();
         return;
       }
@@ -137,12 +138,12 @@ export class ControlServer {
       clearTimeout(deadline);
       const parsed = parseRequest(line);
       if (!parsed.ok) {
-        send({ type: 'result', ok: false, code: 100, message: parsed.message });
+        send({ type: 'result', ok: false, code: ExitCode.usage, message: parsed.message });
         socket.end();
         return;
       }
       const work = handler(parsed.request, send, hungUp.signal)
-        .catch((error: Error) => send({ type: 'result', ok: false, code: 111, message: `internal error: ${error.message}` }))
+        .catch((error: Error) => send({ type: 'result', ok: false, code: ExitCode.system, message: `internal error: ${error.message}` }))
         .finally(() => {
           socket.end();
           this.#inFlight.delete(work);

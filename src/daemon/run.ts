@@ -3,12 +3,12 @@ import type { SupervisorConfig } from '../config/index.js';
 import { Supervisor } from './supervisor.js';
 import { ControlServer } from '../control/server.js';
 import type { Frame, Request } from '../control/protocol.js';
-import type { ReloadResult } from './reload-queue.js';
-import { ExitCode } from '../cli/exit-codes.js';
-import { ReleaseWatcher } from './watch.js';
-import { SystemdNotifier } from './systemd.js';
-import { streamEvents } from './event-stream.js';
-import { Sidecars } from './sidecars.js';
+import type { ReloadResult } from './reload/queue.js';
+import { ExitCode } from '../control/exit-codes.js';
+import { ReleaseWatcher } from './ops/watch.js';
+import { SystemdNotifier } from './ops/systemd.js';
+import { streamEvents } from './ops/event-stream.js';
+import { Sidecars } from './ops/sidecars.js';
 
 export interface DaemonOptions {
   activated?: number[]; // listeners from systemd socket activation

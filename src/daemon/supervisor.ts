@@ -2,18 +2,18 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { loadConfig, type SupervisorConfig } from '../config/index.js';
 import { NotifySocket, shimPath } from '../native/index.js';
-import { Generation, WorkerNotReady, type GenerationDeps } from './generation.js';
-import { NotifyHub } from './notify-hub.js';
-import { ReloadQueue, type ReloadResult, type ReloadRun } from './reload-queue.js';
-import { queueDepth, SocketPlan } from './sockets.js';
-import { resolveLossless, type LosslessReport } from './lossless.js';
-import { ActivationMismatch, matchActivationFds } from './activation.js';
-import { describeRelease, type Release } from './release.js';
+import { Generation, WorkerNotReady, type GenerationDeps } from './generation/generation.js';
+import { NotifyHub } from './generation/notify-hub.js';
+import { ReloadQueue, type ReloadResult, type ReloadRun } from './reload/queue.js';
+import { queueDepth, SocketPlan } from './sockets/plan.js';
+import { resolveLossless, type LosslessReport } from './sockets/lossless.js';
+import { ActivationMismatch, matchActivationFds } from './sockets/activation.js';
+import { describeRelease, type Release } from './generation/release.js';
 import { supervisorTransitions, transition, type SupervisorEvent, type SupervisorState } from './transitions.js';
 import type { DaemonStatus, ReloadSummary } from '../control/protocol.js';
 import { LifecycleBus } from './events.js';
-import { SlowStart } from './slow-start.js';
-import { FULL_WEIGHT } from './steering.js';
+import { SlowStart } from './reload/slow-start.js';
+import { FULL_WEIGHT } from './sockets/steering.js';
 
 export interface SupervisorEvents {
   'state-change': [{ from: SupervisorState; to: SupervisorState }];

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { request } from '../../src/control/client.js';
-import { MIN_RELOAD_INTERVAL_MS } from '../../src/daemon/reload-queue.js';
+import { MIN_RELOAD_INTERVAL_MS } from '../../src/daemon/reload/queue.js';
 import type { DaemonStatus } from '../../src/control/protocol.js';
 import { Daemon, exampleApp, fixture, isAlive, sleep, waitFor, type LogLine } from '../helpers/harness.js';
 import { isRoot, withoutDacOverride } from '../helpers/privileges.js';

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { NotifySocket } from '../../src/native/index.js';
-import { monotonicUsec } from '../../src/daemon/systemd.js';
+import { monotonicUsec } from '../../src/daemon/ops/systemd.js';
 import { Daemon, exampleApp, fixture, sleep, waitFor } from '../helpers/harness.js';
 
 interface Received {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { acceptQueue, closeFd, listenTcp, localAddress } from '../../src/native/index.js';
-import { ReuseportGroup, type Member } from '../../src/daemon/steering.js';
+import { ReuseportGroup, type Member } from '../../src/daemon/sockets/steering.js';
 
 function connectMany(port: number, count: number, localPort?: number): Promise<net.Socket[]> {
   return Promise.all(

@@ -2,7 +2,7 @@
 // sd_listen_fds() requires); a stray LISTEN_FDS is dropped without touching fds 3.. (Node's own).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { takeActivationFds } from '../../src/daemon/activation.js';
+import { takeActivationFds } from '../../src/daemon/sockets/activation.js';
 
 test('a stray LISTEN_FDS without LISTEN_PID is ignored and removed', () => {
   const env: NodeJS.ProcessEnv = { LISTEN_FDS: '7', LISTEN_FDNAMES: 'x', PATH: '/bin' };

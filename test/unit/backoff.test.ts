@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { restartDelay } from '../../src/daemon/backoff.js';
+import { restartDelay } from '../../src/daemon/generation/backoff.js';
 
 test('restart delay doubles from the base and stops at the cap', () => {
   const policy = { backoffMs: 1000, maxMs: 30_000 };

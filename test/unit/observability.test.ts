@@ -4,8 +4,8 @@ import { parseConfig } from '../../src/config/index.js';
 import { ConfigError } from '../../src/config/errors.js';
 import type { DaemonStatus, EventFrame } from '../../src/control/protocol.js';
 import { LifecycleBus } from '../../src/daemon/events.js';
-import { healthOf } from '../../src/daemon/health.js';
-import { SupervisorMetrics } from '../../src/daemon/metrics.js';
+import { healthOf } from '../../src/daemon/ops/health.js';
+import { SupervisorMetrics } from '../../src/daemon/ops/metrics.js';
 import { ReloadProgressView } from '../../src/cli/progress.js';
 import { renderLifecycleEvent, renderStatus } from '../../src/cli/render.js';
 

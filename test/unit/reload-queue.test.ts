@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReloadQueue, type ReloadResult, type ReloadRun } from '../../src/daemon/reload-queue.js';
+import { ReloadQueue, type ReloadResult, type ReloadRun } from '../../src/daemon/reload/queue.js';
 
 function controllable(minIntervalMs = 0) {
   const started: { run: ReloadRun; finish: () => void }[] = [];

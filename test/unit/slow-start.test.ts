@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SLOW_START_STEP_MS, SlowStart } from '../../src/daemon/slow-start.js';
+import { SLOW_START_STEP_MS, SlowStart } from '../../src/daemon/reload/slow-start.js';
 
 test('a slow start grows the new share in equal steps, never reaching all before it ends', () => {
   const ramp = new SlowStart(1000);

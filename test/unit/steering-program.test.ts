@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildSteeringProgram, KERNEL_HASH, type SteeringPlan } from '../../src/daemon/steering-program.js';
+import { buildSteeringProgram, KERNEL_HASH, type SteeringPlan } from '../../src/daemon/sockets/steering-program.js';
 import type { BpfInstruction } from '../../src/native/index.js';
 
 // A tiny classic-BPF interpreter for the instructions the steering program uses, so the program's

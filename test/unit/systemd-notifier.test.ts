@@ -5,8 +5,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../../src/log.js';
 import type { DaemonStatus } from '../../src/control/protocol.js';
 import type { SupervisorEvents } from '../../src/daemon/supervisor.js';
-import type { ReloadResult } from '../../src/daemon/reload-queue.js';
-import { monotonicUsec, statusLine, SystemdNotifier, watchdogPingMs, type NotifierSource } from '../../src/daemon/systemd.js';
+import type { ReloadResult } from '../../src/daemon/reload/queue.js';
+import { monotonicUsec, statusLine, SystemdNotifier, watchdogPingMs, type NotifierSource } from '../../src/daemon/ops/systemd.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

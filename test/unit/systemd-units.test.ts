@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ExitCode } from '../../src/cli/exit-codes.js';
+import { ExitCode } from '../../src/control/exit-codes.js';
 import { renderUnits, runInstallUnit, unitWord, type UnitPaths } from '../../src/cli/install-unit.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));

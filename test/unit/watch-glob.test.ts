@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { globToRegExp } from '../../src/daemon/watch.js';
+import { globToRegExp } from '../../src/daemon/ops/watch.js';
 
 test('a pattern without a slash matches a name at any depth', () => {
   const tmp = globToRegExp('*.tmp');

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DaemonStatus } from '../control/protocol.js';
-import type { LifecycleBus, LifecycleEvent } from './events.js';
+import type { DaemonStatus } from '../../control/protocol.js';
+import type { LifecycleBus, LifecycleEvent } from '../events.js';
 
 // The Prometheus metrics (docs/operations.md, "Metrics"). Gauges are read from the daemon's status
 // at scrape time; counters and histograms count lifecycle events from the bus as they happen.

@@ -1,5 +1,5 @@
-import { attachReuseportProgram, closeFd } from '../native/index.js';
-import type { ListenAddress } from '../config/index.js';
+import { attachReuseportProgram, closeFd } from '../../native/index.js';
+import type { ListenAddress } from '../../config/index.js';
 import { buildSteeringProgram } from './steering-program.js';
 
 /** A routable member's share of new connections when nothing is shifting: weights are relative. */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { NotifyMessage } from '../native/index.js';
+import type { NotifyMessage } from '../../native/index.js';
 
 // Routes sd_notify datagrams to the worker that sent them. The kernel stamps each datagram with
 // the sender's pid; a worker started through `sh -c` or a launcher sends from a descendant, so

@@ -1,5 +1,5 @@
-import { closeFd, dupFd, localAddress } from '../native/index.js';
-import type { ListenAddress } from '../config/index.js';
+import { closeFd, dupFd, localAddress } from '../../native/index.js';
+import type { ListenAddress } from '../../config/index.js';
 
 const FIRST_FD = 3;
 

@@ -1,4 +1,4 @@
-import type { BpfInstruction } from '../native/index.js';
+import type { BpfInstruction } from '../../native/index.js';
 
 // Classic BPF opcodes (linux/filter.h) and the ancillary offsets the steering program reads.
 const BPF_LD = 0x00;

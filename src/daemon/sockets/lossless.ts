@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { attachReuseportProgram, closeFd, listenTcp } from '../native/index.js';
-import type { LosslessMode, SocketMode } from '../config/index.js';
+import { attachReuseportProgram, closeFd, listenTcp } from '../../native/index.js';
+import type { LosslessMode, SocketMode } from '../../config/index.js';
 import { buildSteeringProgram } from './steering-program.js';
 
 export type Mechanism = 'steer' | 'migrate' | 'shared-socket' | 'none';

@@ -1,5 +1,5 @@
-import { acceptQueue, closeFd, listenTcp } from '../native/index.js';
-import type { ListenAddress, SupervisorConfig } from '../config/index.js';
+import { acceptQueue, closeFd, listenTcp } from '../../native/index.js';
+import type { ListenAddress, SupervisorConfig } from '../../config/index.js';
 import { FULL_WEIGHT, ReuseportGroup, type Member } from './steering.js';
 
 // Which listening sockets a worker gets, per socket mode:

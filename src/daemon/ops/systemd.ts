@@ -17,10 +17,10 @@
 // removed from the environment once read, as sd_notify(unset_environment=1) does: workers get the
 // supervisor's own notify socket, never systemd's (see generation.ts), and nothing else inherits it.
 import type { EventEmitter } from 'node:events';
-import type { Logger } from '../log.js';
-import type { DaemonStatus, GenerationStatus, ReloadSummary } from '../control/protocol.js';
-import { notifySend } from '../native/index.js';
-import type { SupervisorEvents } from './supervisor.js';
+import type { Logger } from '../../log.js';
+import type { DaemonStatus, GenerationStatus, ReloadSummary } from '../../control/protocol.js';
+import { notifySend } from '../../native/index.js';
+import type { SupervisorEvents } from '../supervisor.js';
 
 /** CLOCK_MONOTONIC in microseconds: Node's hrtime is clock_gettime(CLOCK_MONOTONIC) on Linux. */
 export function monotonicUsec(): bigint {

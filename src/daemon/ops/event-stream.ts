@@ -1,6 +1,6 @@
-import type { Frame } from '../control/protocol.js';
-import { ExitCode } from '../cli/exit-codes.js';
-import type { Supervisor } from './supervisor.js';
+import type { Frame } from '../../control/protocol.js';
+import { ExitCode } from '../../control/exit-codes.js';
+import type { Supervisor } from '../supervisor.js';
 
 // The `events` control command: every lifecycle event as an event frame, until the client hangs
 // up (then the subscription ends: no listener outlives its connection) or the supervisor stops

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Logger } from '../log.js';
-import { isChildSubreaper, waitpidNoHang, type ReapedChild } from '../native/index.js';
-import type { LifecycleBus } from './events.js';
+import type { Logger } from '../../log.js';
+import { isChildSubreaper, waitpidNoHang, type ReapedChild } from '../../native/index.js';
+import type { LifecycleBus } from '../events.js';
 import { ownChildren } from './own-children.js';
 
 // PID 1 duty: orphaned descendants (a worker's double-forked helper whose parent died) are

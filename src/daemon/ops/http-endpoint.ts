@@ -1,7 +1,7 @@
 import http from 'node:http';
-import type { Logger } from '../log.js';
-import type { ListenAddress } from '../config/index.js';
-import type { DaemonStatus } from '../control/protocol.js';
+import type { Logger } from '../../log.js';
+import type { ListenAddress } from '../../config/index.js';
+import type { DaemonStatus } from '../../control/protocol.js';
 import { healthOf } from './health.js';
 import type { SupervisorMetrics } from './metrics.js';
 

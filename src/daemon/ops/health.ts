@@ -1,4 +1,4 @@
-import type { DaemonStatus } from '../control/protocol.js';
+import type { DaemonStatus } from '../../control/protocol.js';
 
 // What the health endpoint answers a load balancer, from the daemon's status:
 //   200 serving   the supervisor runs (or reloads) and the serving generation has a ready worker

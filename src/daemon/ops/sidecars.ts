@@ -1,10 +1,10 @@
-import type { Logger } from '../log.js';
-import type { SupervisorConfig } from '../config/index.js';
-import { setChildSubreaper } from '../native/index.js';
+import type { Logger } from '../../log.js';
+import type { SupervisorConfig } from '../../config/index.js';
+import { setChildSubreaper } from '../../native/index.js';
 import { HttpEndpoint } from './http-endpoint.js';
 import { SupervisorMetrics } from './metrics.js';
-import { OrphanReaper, reaperRole } from './reaper.js';
-import type { Supervisor } from './supervisor.js';
+import { OrphanReaper, reaperRole } from '../process/reaper.js';
+import type { Supervisor } from '../supervisor.js';
 
 // What runs beside the supervisor for operators, each optional: the metrics/health HTTP listener
 // (config `metrics:`) and the orphan reaper (as PID 1, or a child subreaper: `run --subreaper`).

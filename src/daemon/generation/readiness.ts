@@ -1,7 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
-import type { Worker } from './worker.js';
-import type { SupervisorConfig, ListenAddress } from '../config/index.js';
+import type { Worker } from '../process/worker.js';
+import type { SupervisorConfig, ListenAddress } from '../../config/index.js';
 
 export type NotReadyReason = 'timeout' | 'exit' | 'probe' | 'aborted';
 

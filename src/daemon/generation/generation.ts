@@ -1,18 +1,18 @@
 import { EventEmitter } from 'node:events';
-import type { Logger } from '../log.js';
-import type { SupervisorConfig } from '../config/index.js';
-import { Worker } from './worker.js';
+import type { Logger } from '../../log.js';
+import type { SupervisorConfig } from '../../config/index.js';
+import { Worker } from '../process/worker.js';
 import { NotReadyError, waitUntilReady, type ProbeTarget } from './readiness.js';
-import { groupListensOn } from './listen-owner.js';
+import { groupListensOn } from '../process/listen-owner.js';
 import type { Release } from './release.js';
-import { restoreNormalPriority } from './priority.js';
+import { restoreNormalPriority } from '../process/priority.js';
 import { restartDelay, STABLE_AFTER_MS } from './backoff.js';
 import type { NotifyHub } from './notify-hub.js';
-import { queueDepth, type SocketPlan, type WorkerSockets } from './sockets.js';
-import { FULL_WEIGHT } from './steering.js';
-import { generationTransitions, transition, type GenerationEvent, type GenerationState } from './transitions.js';
-import type { GenerationStatus, WorkerStatus } from '../control/protocol.js';
-import type { LifecycleBus } from './events.js';
+import { queueDepth, type SocketPlan, type WorkerSockets } from '../sockets/plan.js';
+import { FULL_WEIGHT } from '../sockets/steering.js';
+import { generationTransitions, transition, type GenerationEvent, type GenerationState } from '../transitions.js';
+import type { GenerationStatus, WorkerStatus } from '../../control/protocol.js';
+import type { LifecycleBus } from '../events.js';
 
 export interface GenerationDeps {
   sockets: SocketPlan;

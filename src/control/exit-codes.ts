@@ -1,4 +1,5 @@
 // Exit codes are API: scripts, systemd (RestartPreventExitStatus) and fleet tools branch on them.
+// They belong to the control protocol: the daemon answers with them and the CLI exits with them.
 // docs/operations.md holds the same table.
 export const ExitCode = {
   ok: 0,

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { forEachLine, OutputTail } from './output.js';
-import { transition, workerTransitions, type WorkerEvent, type WorkerState } from './transitions.js';
+import { transition, workerTransitions, type WorkerEvent, type WorkerState } from '../transitions.js';
 import { killGroupRemnants, terminate, type TerminateResult } from './terminate.js';
 import { ownChildren } from './own-children.js';
 
