@@ -118,7 +118,7 @@ export function renderLifecycleEvent(event: EventFrame): string {
     case 'reload-phase':
       return `${prefix} reload: ${renderReloadEvent({ ...event, event: String(event.phase) }).trim()}`;
     case 'reload-result': {
-      const outcome = event.outcome === 'promoted' ? 'PROMOTED' : event.outcome === 'rolled-back' ? 'ROLLED BACK' : 'REFUSED';
+      const outcome = { promoted: 'PROMOTED', 'rolled-back': 'ROLLED BACK', refused: 'REFUSED', failed: 'FAILED' }[String(event.outcome)] ?? String(event.outcome).toUpperCase();
       const generation = event.generation === null ? '' : ` generation ${event.generation}`;
       return `${prefix} reload ${outcome}${generation} in ${formatSeconds(Number(event.durationMs))}${event.reason ? `: ${event.reason}` : ''}`;
     }

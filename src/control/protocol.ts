@@ -101,10 +101,15 @@ export interface GenerationStatus {
   workers: WorkerStatus[];
 }
 
+// promoted: the new generation serves. rolled-back: it proved unfit (a worker exited or was not
+// ready in time) and was stopped. refused: nothing was started (bad config, a restart-only change,
+// the supervisor stopping). failed: a step of the reload itself threw; one generation still serves.
+export type ReloadOutcome = 'promoted' | 'rolled-back' | 'refused' | 'failed';
+
 export interface ReloadSummary {
   trigger: string;
   release: { path: string; revision: string | null } | null;
-  outcome: 'promoted' | 'rolled-back' | 'refused';
+  outcome: ReloadOutcome;
   generation: number | null;
   reason: string | null;
   startedAt: string;

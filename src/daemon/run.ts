@@ -110,7 +110,7 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
   }
   try {
     if (subreaper) Sidecars.becomeSubreaper(log);
-    supervisor = new Supervisor(configFile, config, log, workerOutput, activated);
+    supervisor = new Supervisor(configFile, config, log, workerOutput, { activated });
     systemd.attach(supervisor);
     supervisor.once('stopped', () => finished());
     supervisor.start();
@@ -145,6 +145,6 @@ export function reloadResultFrame(result: ReloadResult): Frame {
   const promoted = result.outcome === 'promoted';
   const message = promoted
     ? `promoted: generation ${result.generation} serves${result.reason ? ` (${result.reason})` : ''}`
-    : `${result.outcome === 'refused' ? 'refused' : 'rolled back'}: ${result.reason}`;
+    : `${({ promoted: 'promoted', refused: 'refused', 'rolled-back': 'rolled back', failed: 'reload failed' } as const)[result.outcome]}: ${result.reason}`;
   return { type: 'result', ok: promoted, code: promoted ? ExitCode.ok : ExitCode.failed, message, data: result };
 }

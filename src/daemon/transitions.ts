@@ -12,7 +12,7 @@ export const workerTransitions: Record<WorkerState, Partial<Record<WorkerEvent, 
 };
 
 export type GenerationState = 'starting' | 'serving' | 'draining' | 'retired' | 'failed';
-export type GenerationEvent = 'promote' | 'fail' | 'drain' | 'gone';
+export type GenerationEvent = 'promote' | 'fail' | 'drain' | 'reinstate' | 'gone';
 
 export const generationTransitions: Record<
   GenerationState,
@@ -20,7 +20,8 @@ export const generationTransitions: Record<
 > = {
   starting: { promote: 'serving', fail: 'failed', drain: 'draining' },
   serving: { drain: 'draining' },
-  draining: { gone: 'retired' },
+  // reinstate: a reload that fails while the generation hands over takes it back before it drains.
+  draining: { gone: 'retired', reinstate: 'serving' },
   failed: {},
   retired: {},
 };

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 // tables (transitions, events) may be imported from anywhere.
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const src = join(root, 'src');
-const LAYERS = ['index.ts', 'run.ts', 'ops', 'supervisor.ts', 'reload', 'generation', 'process', 'sockets'];
+const LAYERS = ['index.ts', 'run.ts', 'ops', 'supervisor.ts', 'os.ts', 'reload', 'generation', 'process', 'sockets'];
 const LEAVES = new Set(['transitions.ts', 'events.ts']);
 
 function sources(dir: string): string[] {

@@ -65,3 +65,20 @@ test('a follow-up waits out the minimum interval and gathers every trigger that 
   started[1]!.finish();
   await late.result;
 });
+
+test('a reload that throws settles as failed, and the queue moves on to the follow-up', async () => {
+  let calls = 0;
+  const queue = new ReloadQueue(async (run) => {
+    calls++;
+    if (calls === 1) throw new Error('spawn EMFILE');
+    return { outcome: 'promoted', generation: 2, reason: null, lastLines: [], release: null, trigger: run.triggers.join(', '), startedAt: 0, durationMs: 0 };
+  }, 0);
+  const first = queue.request('SIGHUP');
+  const second = queue.request('supervisor reload');
+  const failed = await first.result;
+  assert.equal(failed.outcome, 'failed');
+  assert.match(failed.reason ?? '', /spawn EMFILE/);
+  assert.equal(failed.trigger, 'SIGHUP');
+  assert.equal((await second.result).outcome, 'promoted', 'the follow-up still runs');
+  assert.equal(queue.busy, false);
+});

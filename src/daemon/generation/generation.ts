@@ -8,14 +8,16 @@ import type { Release } from './release.js';
 import { restoreNormalPriority } from '../process/priority.js';
 import { restartDelay, STABLE_AFTER_MS } from './backoff.js';
 import type { NotifyHub } from './notify-hub.js';
-import { queueDepth, type SocketPlan, type WorkerSockets } from '../sockets/plan.js';
+import { QUIESCE_LIMIT_MS, queueDepth, type Listeners, type WorkerSockets } from '../sockets/plan.js';
+import type { ProcessOs } from '../process/os.js';
 import { FULL_WEIGHT } from '../sockets/steering.js';
 import { generationTransitions, transition, type GenerationEvent, type GenerationState } from '../transitions.js';
 import type { GenerationStatus, WorkerStatus } from '../../control/protocol.js';
 import type { LifecycleBus } from '../events.js';
 
 export interface GenerationDeps {
-  sockets: SocketPlan;
+  sockets: Listeners;
+  os: ProcessOs; // how workers are started and signalled
   notify: NotifyHub;
   log: Logger;
   workerOutput: { stdout: Logger; stderr: Logger };
@@ -35,9 +37,6 @@ interface Slot {
   restartTimer: NodeJS.Timeout | null;
   lastExit: string | null;
 }
-
-// A worker that stops accepting leaves its queue full; the drain cannot wait for it forever.
-const QUIESCE_LIMIT_MS = 10_000;
 
 export class WorkerNotReady extends Error {
   readonly slot: number;
@@ -155,7 +154,46 @@ export class Generation extends EventEmitter<GenerationEvents> {
     });
   }
 
-  apply(event: GenerationEvent): void {
+  // The lifecycle's verbs. Each is one transition of the table; the ones that end the generation
+  // also stop its workers, so a caller cannot move the state and forget the processes.
+
+  /** A ready candidate becomes the serving generation: its workers are restarted when they die. */
+  promote(): void {
+    this.#apply('promote');
+  }
+
+  /** The serving generation hands over: it may still get connections, but nothing restarts. */
+  handOver(): void {
+    this.#apply('drain');
+  }
+
+  /** Takes back a generation that was handing over, before its workers were told to drain. */
+  reinstate(): void {
+    if (this.#abort.signal.aborted) throw new Error(`generation ${this.id} is already draining its workers: it cannot serve again`);
+    this.#apply('reinstate');
+    // A worker that died while the generation handed over was not restarted: it is now.
+    for (const slot of this.#slots) {
+      if (slot.worker?.alive || slot.restartTimer) continue;
+      slot.restarts++;
+      this.#spawn(slot);
+    }
+  }
+
+  /** A candidate that failed: every worker it started is stopped. */
+  async fail(): Promise<void> {
+    this.#apply('fail');
+    await this.drainAll();
+  }
+
+  /** Drains and ends every worker (steered out first), then the generation is retired. */
+  async retire(onDrained?: (done: number, total: number) => void): Promise<{ killed: number; reset: number }> {
+    if (this.#state === 'serving' || this.#state === 'starting') this.#apply('drain');
+    const result = await this.drainAll(onDrained);
+    if (this.#state === 'draining') this.#apply('gone');
+    return result;
+  }
+
+  #apply(event: GenerationEvent): void {
     const result = transition(generationTransitions, this.#state, event);
     if (!result.ok) {
       this.#log.warn({ state: this.#state, event }, 'impossible generation event ignored');
@@ -186,7 +224,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
   // steering, its sockets are steered out and their queues waited empty before the drain signal,
   // and they leave the port's group only after the worker is gone; without, the supervisor's
   // copies close first. The drain signal goes out and SIGKILL follows at the deadline.
-  async drainAll(onDrained?: (done: number, total: number) => void): Promise<{ killed: number; reset: number }> {
+  private async drainAll(onDrained?: (done: number, total: number) => void): Promise<{ killed: number; reset: number }> {
     this.#abort.abort();
     for (const slot of this.#slots) {
       if (slot.restartTimer) clearTimeout(slot.restartTimer);
@@ -275,6 +313,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
         env: this.#environment(slot, sockets.fds.length),
         listenFds: sockets.fds,
         user: config.user,
+        os: this.#deps.os,
       });
     } catch (error) {
       if (!reused) plan.release(sockets);

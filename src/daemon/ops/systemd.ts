@@ -21,6 +21,7 @@ import type { Logger } from '../../log.js';
 import type { DaemonStatus, GenerationStatus, ReloadSummary } from '../../control/protocol.js';
 import { notifySend } from '../../native/index.js';
 import type { SupervisorEvents } from '../supervisor.js';
+import { QUIESCE_LIMIT_MS } from '../sockets/plan.js';
 
 /** CLOCK_MONOTONIC in microseconds: Node's hrtime is clock_gettime(CLOCK_MONOTONIC) on Linux. */
 export function monotonicUsec(): bigint {
@@ -69,6 +70,8 @@ function describeReload(last: ReloadSummary | null): string {
       return `last reload: ROLLED BACK ${oneLine(last.reason ?? `generation ${last.generation}`, 100)}`;
     case 'refused':
       return `last reload: refused: ${oneLine(last.reason ?? 'no reason given', 100)}`;
+    case 'failed':
+      return `last reload: FAILED: ${oneLine(last.reason ?? 'no reason given', 100)}`;
   }
 }
 
@@ -102,7 +105,6 @@ export interface NotifierOptions {
   deadlineSlackMs?: number;
 }
 
-const QUIESCE_LIMIT_MS = 10_000; // generation.ts waits at most this long for an accept queue to empty
 
 export class SystemdNotifier {
   /** systemd's notify socket, or null: then every method is a no-op. */
@@ -188,13 +190,15 @@ export class SystemdNotifier {
         this.#becomeReady(source); // promoted before the first generation was ready: ready now
       }
     };
-    const onStateChange = ({ to }: { to: string }) => {
+    const onStateChange = ({ to, config }: { to: string; config?: NotifierSource['config'] }) => {
       if (to === 'stopping' && !this.#stopping) {
         this.#stopping = true;
         this.notify({ STOPPING: 1, STATUS: 'stopping: draining every worker' });
         this.#lastStatus = '';
       }
-      if (to === 'reloading' || to === 'stopping') this.#startExtending(source, to);
+      // A reload runs under the config it just read (its ready.timeout, slow_start), while the
+      // generation it drains keeps the drain settings it was started with.
+      if (to === 'reloading' || to === 'stopping') this.#startExtending(source, to, config);
       else if (this.#extending !== 'starting') this.#stopExtending();
       if (to === 'stopped') this.close();
       else refresh();
@@ -260,9 +264,10 @@ export class SystemdNotifier {
   // own worst case for this operation has passed: its deadlines (ready.timeout, drain.timeout,
   // then SIGKILL) end it by then, and if something still hangs, systemd's timeout should fire.
   // The start gets one ready.timeout: a first generation that keeps failing is not waited for.
-  #startExtending(source: NotifierSource, what: 'starting' | 'reloading' | 'stopping'): void {
+  #startExtending(source: NotifierSource, what: 'starting' | 'reloading' | 'stopping', next?: NotifierSource['config']): void {
     this.#stopExtending();
-    const { ready, drain, stopGraceMs = 0, slowStartMs = 0 } = source.config;
+    const { ready, slowStartMs = 0 } = next ?? source.config;
+    const { drain, stopGraceMs = 0 } = source.config;
     const drainWorst = Math.min(drain.timeoutMs, QUIESCE_LIMIT_MS) + drain.timeoutMs;
     const worst = { starting: ready.timeoutMs, reloading: ready.timeoutMs + slowStartMs + drainWorst, stopping: stopGraceMs + drainWorst };
     const worstMs = worst[what] + this.#deadlineSlackMs;

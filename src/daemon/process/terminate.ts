@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { ChildProcess } from 'node:child_process';
+import type { ChildHandle, ProcessOs } from './os.js';
 
 export interface TerminateResult {
   killed: boolean; // true when the grace period ran out and SIGKILL was sent
@@ -8,28 +8,19 @@ export interface TerminateResult {
 
 // Signals go to the worker's process group (it leads one: spawned detached), so helpers it forked
 // stop with it.
-export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pid, signal);
-    return true;
-  } catch {
-    try {
-      process.kill(pid, signal);
-      return true;
-    } catch {
-      return false;
-    }
-  }
+export function signalGroup(os: ProcessOs, pid: number, signal: NodeJS.Signals): boolean {
+  return os.kill(-pid, signal) || os.kill(pid, signal);
 }
 
-function hasExited(child: ChildProcess): boolean {
+function hasExited(child: ChildHandle): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
 // The one way a worker is ended: the signal, a grace period, then SIGKILL. Whatever is left of
 // its process group after the leader exits is killed too.
 export async function terminate(
-  child: ChildProcess,
+  os: ProcessOs,
+  child: ChildHandle,
   signal: NodeJS.Signals,
   graceMs: number,
 ): Promise<TerminateResult> {
@@ -38,7 +29,7 @@ export async function terminate(
   if (pid === undefined) return { killed: false, waitedMs: 0 };
   if (!hasExited(child)) {
     const exited = once(child, 'exit');
-    signalGroup(pid, signal);
+    signalGroup(os, pid, signal);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), graceMs);
@@ -46,20 +37,16 @@ export async function terminate(
     const outcome = await Promise.race([exited.then(() => 'exited' as const), deadline]);
     clearTimeout(timer);
     if (outcome === 'deadline' && !hasExited(child)) {
-      signalGroup(pid, 'SIGKILL');
+      signalGroup(os, pid, 'SIGKILL');
       await exited;
-      killGroupRemnants(pid);
+      killGroupRemnants(os, pid);
       return { killed: true, waitedMs: Date.now() - started };
     }
   }
-  killGroupRemnants(pid);
+  killGroupRemnants(os, pid);
   return { killed: false, waitedMs: Date.now() - started };
 }
 
-export function killGroupRemnants(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // ESRCH: the group is already empty.
-  }
+export function killGroupRemnants(os: ProcessOs, pid: number): void {
+  os.kill(-pid, 'SIGKILL'); // false (ESRCH): the group is already empty
 }

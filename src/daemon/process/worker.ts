@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { forEachLine, OutputTail } from './output.js';
 import { transition, workerTransitions, type WorkerEvent, type WorkerState } from '../transitions.js';
 import { killGroupRemnants, terminate, type TerminateResult } from './terminate.js';
 import { ownChildren } from './own-children.js';
+import { realProcessOs, type ChildHandle, type ProcessOs } from './os.js';
 
 export interface WorkerSpec {
   generation: number;
@@ -14,6 +14,7 @@ export interface WorkerSpec {
   env: Record<string, string>;
   listenFds: number[]; // become fds 3.. in the worker
   user: { uid: number; gid: number } | null; // run as (the supervisor is root); null: as the supervisor
+  os?: ProcessOs; // the real one unless a test drives fake processes
 }
 
 export interface WorkerExit {
@@ -38,13 +39,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readySince: number | null = null;
   exitInfo: WorkerExit | null = null;
   #state: WorkerState = 'starting';
-  readonly #child: ChildProcess;
+  readonly #child: ChildHandle;
+  readonly #os: ProcessOs;
 
   constructor(spec: WorkerSpec) {
     super();
     this.generation = spec.generation;
     this.slot = spec.slot;
-    this.#child = spawn(spec.shimPath, spec.argv, {
+    this.#os = spec.os ?? realProcessOs;
+    this.#child = this.#os.spawn(spec.shimPath, spec.argv, {
       cwd: spec.cwd,
       env: spec.env,
       stdio: ['ignore', 'pipe', 'pipe', ...spec.listenFds],
@@ -52,12 +55,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
       ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
     });
     ownChildren.add(this.#child.pid); // libuv reaps it; the orphan reaper must not
-    this.#child.once('error', (error) => {
+    this.#child.once('error', (error: Error) => {
       // spawn() itself failed (the shim is missing or the cwd vanished): report it as an exit.
       this.tail.push(`cannot start worker: ${error.message}`);
       this.#onExit({ code: 127, signal: null });
     });
-    this.#child.once('exit', (code, signal) => {
+    this.#child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
       ownChildren.delete(this.#child.pid); // reaped by libuv
       this.#onExit({ code, signal });
     });
@@ -90,7 +93,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   // Sends the drain signal and waits for the exit; SIGKILL at the deadline.
   async drain(signal: NodeJS.Signals, timeoutMs: number): Promise<TerminateResult> {
     this.apply('drain');
-    return terminate(this.#child, signal, timeoutMs);
+    return terminate(this.#os, this.#child, signal, timeoutMs);
   }
 
   // Resolves when the process has exited (at once if it already has).
@@ -112,7 +115,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.exitInfo = exit;
     // However the worker ended (drained, crashed, killed by someone else), what it forked into its
     // process group goes with it: a helper left behind may hold the listening socket or the port.
-    if (this.#child.pid !== undefined) killGroupRemnants(this.#child.pid);
+    if (this.#child.pid !== undefined) killGroupRemnants(this.#os, this.#child.pid);
     this.apply('exit');
     this.emit('exit', exit);
   }

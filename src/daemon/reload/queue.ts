@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { ReloadOutcome } from '../../control/protocol.js';
 
 export interface ReloadProgress {
   event: string;
@@ -6,7 +7,7 @@ export interface ReloadProgress {
 }
 
 export interface ReloadResult {
-  outcome: 'promoted' | 'rolled-back' | 'refused';
+  outcome: ReloadOutcome;
   generation: number | null;
   reason: string | null;
   lastLines: string[];
@@ -81,7 +82,14 @@ export class ReloadQueue {
   #start(run: ReloadRun): void {
     this.#running = run;
     this.#lastStart = Date.now();
-    void this.#execute(run).then((result) => {
+    // A reload that throws is settled as failed, like any other outcome: left unhandled it would end
+    // the daemon (and its workers with it), and #running would keep every later reload waiting.
+    const startedAt = Date.now();
+    const failed = (error: unknown): ReloadResult => ({
+      outcome: 'failed', generation: null, reason: `reload failed: ${error instanceof Error ? error.message : String(error)}`,
+      lastLines: [], trigger: run.triggers.join(', '), release: null, startedAt, durationMs: Date.now() - startedAt,
+    });
+    void this.#execute(run).catch(failed).then((result) => {
       run.settle(result);
       if (this.#next === null) {
         this.#running = null;

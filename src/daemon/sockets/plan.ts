@@ -13,6 +13,16 @@ export interface WorkerSockets {
   owned: boolean; // closed when the worker's slot is retired (reuseport) or kept (shared)
 }
 
+// What a generation and the supervisor use of a SocketPlan: a test gives a stand-in.
+export type Listeners = Pick<
+  SocketPlan,
+  'mode' | 'steering' | 'open' | 'forWorker' | 'route' | 'routeMany' | 'addProbe' | 'quiesce' | 'release' | 'close' | 'sharedFds'
+>;
+
+// A worker that stops accepting leaves its queue full: a drain waits at most this long (or
+// drain.timeout, if shorter) for a retiring listener's queue to empty.
+export const QUIESCE_LIMIT_MS = 10_000;
+
 // After a socket is steered out, handshakes already under way may still land in its queue.
 const SETTLE_MS = 20;
 const POLL_MS = 10;
