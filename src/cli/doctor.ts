@@ -32,7 +32,7 @@ export function runDoctor(config: SupervisorConfig | null, json: boolean): numbe
   let verdict: { ok: boolean; mechanisms: string[]; guarantee: string };
   try {
     const report = resolveLossless(lossless, socket, migrate, () => steering);
-    verdict = { ok: !report.guarantee.startsWith('NOT'), mechanisms: report.mechanisms, guarantee: report.guarantee };
+    verdict = { ok: report.lossless, mechanisms: report.mechanisms, guarantee: report.guarantee };
   } catch (error) {
     if (!(error instanceof LosslessUnavailable)) throw error;
     verdict = { ok: false, mechanisms: [], guarantee: `refused at start: ${error.message}` };

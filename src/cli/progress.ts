@@ -1,4 +1,4 @@
-import type { EventFrame } from '../control/protocol.js';
+import type { ConnectionEventName, EventFrame, ReloadPhase } from '../control/protocol.js';
 import { renderReloadEvent } from './render.js';
 
 // What `supervisor reload` shows while it waits. On a terminal: one spinner line rewritten in
@@ -44,7 +44,7 @@ export class ReloadProgressView {
       this.#out.write(`${renderReloadEvent(event)}\n`);
       return;
     }
-    switch (event.event) {
+    switch (event.event as ReloadPhase | ConnectionEventName) {
       case 'accepted':
         this.#setPhase(event.queued ? 'queued: waiting for the running reload to finish' : 'checking the config');
         return;

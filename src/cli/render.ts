@@ -1,4 +1,4 @@
-import type { DaemonStatus, EventFrame } from '../control/protocol.js';
+import type { ConnectionEventName, DaemonStatus, EventFrame, LifecycleEventName, ReloadPhase } from '../control/protocol.js';
 
 function ago(iso: string | null, now: number): string {
   if (!iso) return '-';
@@ -63,7 +63,7 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
 }
 
 export function renderReloadEvent(event: EventFrame): string {
-  switch (event.event) {
+  switch (event.event as ReloadPhase | ConnectionEventName) {
     case 'accepted':
       return event.queued ? `reload queued by supervisor pid ${event.pid}: it starts when the running reload ends` : `reload accepted by supervisor pid ${event.pid}`;
     case 'starting':
@@ -96,7 +96,7 @@ export function renderLifecycleEvent(event: EventFrame): string {
   ].filter((part) => part !== null).join(' ');
   const prefix = `${event.time}${who ? ` ${who}` : ''}`;
   const exit = () => (event.signal ? `killed by ${event.signal}` : `exited with code ${event.code}`);
-  switch (event.event) {
+  switch (event.event as LifecycleEventName | ConnectionEventName) {
     case 'subscribed':
       return `${prefix} following events of supervisor pid ${event.pid} (${event.state})`;
     case 'supervisor-state':

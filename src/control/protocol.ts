@@ -13,6 +13,44 @@ export interface Request {
   command: Command;
 }
 
+// The lifecycle as one catalogue of typed events: the daemon publishes them, `supervisor events`
+// and `supervisor reload` stream them as frames, the metrics count them and the CLI renders them.
+// A renamed event or field stops compiling wherever it is used. docs/operations.md lists them.
+
+/** The phases `supervisor reload` reports while one reload runs, with their fields. */
+export interface ReloadPhaseFields {
+  starting: { generation: number; workers: number; cwd: string; revision: string | null };
+  'worker-ready': { generation: number; slot: number; pid: number; ready: number; total: number };
+  'rolling-back': { generation: number; reason: string };
+  promoted: { generation: number; drainingGeneration: number; drainWorkers: number; slowStartMs: number };
+  shifted: { generation: number; drainingGeneration: number; slowStartMs: number };
+  drained: { generation: number; done: number; total: number };
+}
+export type ReloadPhase = keyof ReloadPhaseFields;
+export type ReloadProgress = { [P in ReloadPhase]: { event: P } & ReloadPhaseFields[P] }[ReloadPhase];
+
+/** Every lifecycle event on the daemon's bus, with its fields (each also gets `event` and `time`). */
+export interface LifecycleFields {
+  'supervisor-state': { from: string; to: string };
+  'generation-state': { gen: number; from: string; to: string };
+  'worker-started': { gen: number; worker: number; pid: number; restart: number }; // restart: 0 first start, n the nth restart of the slot
+  'worker-state': { gen: number; worker: number; pid: number; from: string; to: string };
+  'worker-exit': { gen: number; worker: number; pid: number; code: number | null; signal: string | null; restartInMs: number | null }; // null: not restarted
+  'crash-loop': { gen: number; worker: number; bootFailures: number; lastLines: string[] };
+  'worker-drained': { gen: number; worker: number; pid: number; durationMs: number; killed: boolean }; // killed: SIGKILL at drain.timeout
+  'reload-start': { trigger: string };
+  'reload-phase': { phase: ReloadPhase } & Partial<ReloadPhaseFields[ReloadPhase]>; // the fields of the same `reload --json` event
+  'reload-result': { outcome: ReloadOutcome; generation: number | null; reason: string | null; trigger: string; durationMs: number; release: { path: string; revision: string | null } | null; lastLines: string[] };
+  'orphan-reaped': { pid: number; code: number | null; signal: string | null }; // a reparented descendant reaped (PID 1 / subreaper)
+}
+export type LifecycleEventName = keyof LifecycleFields;
+
+/** The events only a control connection sees: `subscribed` (events), `accepted` (reload). */
+export type ConnectionEventName = 'subscribed' | 'accepted';
+
+/** Every event name a frame can carry. */
+export type EventName = LifecycleEventName | ReloadPhase | ConnectionEventName;
+
 export interface EventFrame {
   type: 'event';
   event: string;
@@ -123,7 +161,7 @@ export interface DaemonStatus {
   config: string;
   socket: string;
   listen: string[];
-  lossless: { configured: string; mechanisms: string[]; migrateReq: boolean | null; guarantee: string };
+  lossless: { configured: string; mechanisms: string[]; migrateReq: boolean | null; guarantee: string; lossless: boolean };
   sharedAcceptQueue: number | null;
   generations: GenerationStatus[];
   lastReload: ReloadSummary | null;

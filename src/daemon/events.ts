@@ -1,20 +1,12 @@
 import { EventEmitter } from 'node:events';
 
+import type { LifecycleEventName, LifecycleFields } from '../control/protocol.js';
+
 // The daemon's lifecycle events, one bus per supervisor: what `supervisor events` streams and what
 // the metrics count. Each event is a fact with the same fields as its log line (gen, worker, pid,
-// from/to), plus `event` (its name) and `time` (ISO 8601). docs/operations.md lists them all.
-export type LifecycleEventName =
-  | 'supervisor-state' // { from, to }
-  | 'generation-state' // { gen, from, to }
-  | 'worker-started' // { gen, worker, pid, restart }  restart: 0 for a first start, n for the nth restart of the slot
-  | 'worker-state' // { gen, worker, pid, from, to }
-  | 'worker-exit' // { gen, worker, pid, code, signal, restartInMs }  restartInMs null: not restarted
-  | 'crash-loop' // { gen, worker, bootFailures, lastLines }
-  | 'worker-drained' // { gen, worker, pid, durationMs, killed }  killed: SIGKILL at drain.timeout
-  | 'reload-start' // { trigger }
-  | 'reload-phase' // { phase, ...fields of the same `supervisor reload --json` event }
-  | 'reload-result' // { outcome, generation, reason, trigger, durationMs, release }
-  | 'orphan-reaped'; // { pid, code, signal }  a reparented descendant reaped (PID 1 / subreaper)
+// from/to), plus `event` (its name) and `time` (ISO 8601). The catalogue of names and fields is
+// LifecycleFields in the control protocol, shared with the CLI.
+export type { LifecycleEventName };
 
 export interface LifecycleEvent {
   event: LifecycleEventName;
@@ -32,7 +24,7 @@ export class LifecycleBus {
     this.#emitter.setMaxListeners(0);
   }
 
-  publish(event: LifecycleEventName, fields: Record<string, unknown> = {}): void {
+  publish<N extends LifecycleEventName>(event: N, fields: LifecycleFields[N]): void {
     const record: LifecycleEvent = { ...fields, event, time: new Date().toISOString() };
     // A subscriber that throws must not break the lifecycle step that published the event.
     for (const listener of this.#emitter.listeners('event') as Array<(event: LifecycleEvent) => void>) {

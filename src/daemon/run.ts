@@ -77,7 +77,7 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
   let watcher: ReleaseWatcher | null = null;
   const startWatching = (settings: SupervisorConfig['watch']) => {
     if (JSON.stringify(watcher?.settings ?? null) === JSON.stringify(settings)) return;
-    void watcher?.close();
+    void watcher?.close().catch((error: Error) => log.warn({ err: error }, `closing the release watcher failed: ${error.message}`));
     watcher = null;
     if (settings === null || supervisor === null || supervisor.state === 'stopping') return;
     const current = supervisor;
@@ -94,11 +94,19 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
     void run.result; // logged by the supervisor
   };
   const onTerminate = (signal: NodeJS.Signals) => {
-    void stop(signal).then(finished);
+    void stop(signal)
+      .catch((error: Error) => log.error({ err: error }, `stopping failed: ${error.message}; exiting anyway`))
+      .then(finished);
+  };
+  // The last line of defence: a promise nobody handled is a bug, but ending the daemon for it would
+  // end every worker with it (their parent-death signal). Log it and keep serving.
+  const onUnhandled = (reason: unknown) => {
+    log.error({ err: reason }, `unhandled promise rejection, the supervisor keeps running (a bug: please report it): ${reason instanceof Error ? reason.message : String(reason)}`);
   };
   process.on('SIGHUP', onHangup);
   process.on('SIGTERM', onTerminate);
   process.on('SIGINT', onTerminate);
+  process.on('unhandledRejection', onUnhandled);
 
   try {
     await control.listen();
@@ -138,6 +146,7 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
     process.off('SIGHUP', onHangup);
     process.off('SIGTERM', onTerminate);
     process.off('SIGINT', onTerminate);
+    process.off('unhandledRejection', onUnhandled);
   }
 }
 

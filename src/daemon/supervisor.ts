@@ -10,7 +10,7 @@ import { queueDepth, type Listeners } from './sockets/plan.js';
 import { resolveLossless, type LosslessReport } from './sockets/lossless.js';
 import { ActivationMismatch, matchActivationFds } from './sockets/activation.js';
 import { supervisorTransitions, transition, type SupervisorEvent, type SupervisorState } from './transitions.js';
-import type { DaemonStatus, ReloadSummary } from '../control/protocol.js';
+import type { DaemonStatus, ReloadProgress, ReloadSummary } from '../control/protocol.js';
 import { LifecycleBus } from './events.js';
 import { realOs, type DaemonOs, type NotifyEndpoint } from './os.js';
 
@@ -102,7 +102,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   // starts the first generation. Its workers restart with backoff until they are ready.
   start(): void {
     this.#sockets.open();
-    const level = this.#lossless.guarantee.startsWith('NOT') ? 'warn' : 'info';
+    const level = this.#lossless.lossless ? 'info' : 'warn';
     this.#log[level]({ lossless: this.#lossless.configured, mechanisms: this.#lossless.mechanisms, migrateReq: this.#lossless.migrateReq }, this.#lossless.guarantee);
     if (this.#config.slowStartMs > 0 && !this.#sockets.steering) {
       this.#log.warn({ slowStartMs: this.#config.slowStartMs, socket: this.#sockets.mode }, 'slow_start needs steering (socket: reuseport with lossless: auto or steer): each new generation takes every new connection at once; remove slow_start or use steering');
@@ -143,7 +143,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       config: this.configFile,
       socket: this.#sockets.mode,
       listen: this.#config.listen.map((address) => address.text),
-      lossless: { configured: this.#lossless.configured, mechanisms: this.#lossless.mechanisms, migrateReq: this.#lossless.migrateReq, guarantee: this.#lossless.guarantee },
+      lossless: { configured: this.#lossless.configured, mechanisms: this.#lossless.mechanisms, migrateReq: this.#lossless.migrateReq, guarantee: this.#lossless.guarantee, lossless: this.#lossless.lossless },
       sharedAcceptQueue: this.#sockets.mode === 'shared' ? queueDepth(this.#sockets.sharedFds()) : null,
       generations: generations.map((gen) => gen.status()),
       lastReload: this.#lastReload ? summarize(this.#lastReload) : null,
@@ -162,7 +162,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     this.events.publish('reload-start', { trigger });
     this.emit('reload-start', { trigger });
-    const publishPhase = ({ event, ...fields }: { event: string }) => this.events.publish('reload-phase', { ...fields, phase: event });
+    const publishPhase = ({ event, ...fields }: ReloadProgress) => this.events.publish('reload-phase', { ...fields, phase: event });
     run.on('progress', publishPhase);
     const reload = new Reload(this.#reloadHost(this.#serving), run);
     this.#reload = reload;

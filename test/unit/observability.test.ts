@@ -12,7 +12,7 @@ import { renderLifecycleEvent, renderStatus } from '../../src/cli/render.js';
 function status(state: string, workers: string[]): DaemonStatus {
   return {
     schema: 1, pid: 10, state, config: '/etc/s.yaml', socket: 'reuseport', listen: ['127.0.0.1:8000'],
-    lossless: { configured: 'auto', mechanisms: ['steer'], migrateReq: false, guarantee: 'lossless' },
+    lossless: { configured: 'auto', mechanisms: ['steer'], migrateReq: false, lossless: true, guarantee: 'lossless' },
     sharedAcceptQueue: null,
     generations: [{
       generation: 3, state: 'serving', cwd: '/srv', release: { path: '/srv', revision: null }, command: ['app'], startedAt: new Date(0).toISOString(),
@@ -53,11 +53,12 @@ test('metrics: gauges read the status at scrape time, counters follow the events
   const bus = new LifecycleBus();
   let current = status('running', ['ready', 'starting']);
   const metrics = new SupervisorMetrics({ status: () => current, events: bus }, { processMetrics: false });
-  bus.publish('reload-result', { outcome: 'promoted', durationMs: 1500 });
-  bus.publish('reload-result', { outcome: 'rolled-back', durationMs: 200 });
-  bus.publish('worker-drained', { durationMs: 30_000, killed: true });
-  bus.publish('worker-started', { restart: 0 });
-  bus.publish('worker-started', { restart: 2 });
+  const result = { generation: 2, reason: null, trigger: 'test', release: null, lastLines: [] };
+  bus.publish('reload-result', { ...result, outcome: 'promoted', durationMs: 1500 });
+  bus.publish('reload-result', { ...result, outcome: 'rolled-back', durationMs: 200 });
+  bus.publish('worker-drained', { gen: 1, worker: 1, pid: 10, durationMs: 30_000, killed: true });
+  bus.publish('worker-started', { gen: 1, worker: 1, pid: 11, restart: 0 });
+  bus.publish('worker-started', { gen: 1, worker: 1, pid: 12, restart: 2 });
   const text = await metrics.text();
   for (const line of [
     'supervisor_generation 3',

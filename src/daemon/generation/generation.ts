@@ -371,13 +371,23 @@ export class Generation extends EventEmitter<GenerationEvents> {
         if (this.#state === 'starting') this.emit('candidate-failed', failure);
         else if (error.reason !== 'exit') void this.#replace(slot, worker);
       },
-    );
+    ).catch((error: Error) => {
+      // Marking the worker ready threw (routing it, most likely): a candidate fails with the
+      // error instead of waiting for a ready that never comes; a serving worker is replaced.
+      log.error({ err: error }, `worker became ready but could not be put in service: ${error.message}`);
+      if (this.#state === 'starting') this.emit('candidate-failed', new WorkerNotReady(worker, new NotReadyError('probe', `could not be put in service: ${error.message}`)));
+      else void this.#replace(slot, worker);
+    });
   }
 
   // A serving worker that failed its readiness check is ended; its exit triggers the restart.
   async #replace(slot: Slot, worker: Worker): Promise<void> {
-    if (slot.sockets && !this.#deps.sockets.steering) this.#deps.sockets.release(slot.sockets);
-    await worker.drain(this.config.drain.signal, this.config.drain.timeoutMs);
+    try {
+      if (slot.sockets && !this.#deps.sockets.steering) this.#deps.sockets.release(slot.sockets);
+      await worker.drain(this.config.drain.signal, this.config.drain.timeoutMs);
+    } catch (error) {
+      this.#log.error({ err: error, worker: slot.index, pid: worker.pid }, `cannot end a worker that failed its readiness check: ${(error as Error).message}`);
+    }
   }
 
   #onExit(slot: Slot, worker: Worker, log: Logger, exit: { code: number | null; signal: NodeJS.Signals | null }): void {

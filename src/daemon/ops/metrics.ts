@@ -102,7 +102,7 @@ export class SupervisorMetrics {
     }
 
     this.#unsubscribe = source.events.subscribe((event: LifecycleEvent) => {
-      switch (event.event) {
+      switch (event.event ) {
         case 'worker-started':
           if (typeof event.restart === 'number' && event.restart > 0) restarts.inc();
           return;

@@ -78,7 +78,7 @@ export class OrphanReaper {
       reaped.push(exit);
       this.#reaped++;
       this.#log.info({ orphan: exit.pid, code: exit.code, signal: exit.signal }, 'reaped an orphaned process');
-      this.#events.publish('orphan-reaped', { pid: exit.pid, code: exit.code, signal: exit.signal });
+      this.#events.publish('orphan-reaped', { pid: exit.pid, code: exit.code, signal: exit.signal === null ? null : String(exit.signal) });
     }
     return reaped;
   }

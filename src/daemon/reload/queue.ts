@@ -1,10 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { ReloadOutcome } from '../../control/protocol.js';
+import type { ReloadOutcome, ReloadPhase, ReloadPhaseFields, ReloadProgress } from '../../control/protocol.js';
 
-export interface ReloadProgress {
-  event: string;
-  [field: string]: unknown;
-}
 
 export interface ReloadResult {
   outcome: ReloadOutcome;
@@ -29,8 +25,8 @@ export class ReloadRun extends EventEmitter<{ progress: [ReloadProgress] }> {
     this.result = new Promise((resolve) => (this.#settle = resolve));
   }
 
-  progress(event: string, fields: Record<string, unknown> = {}): void {
-    this.emit('progress', { event, ...fields });
+  progress<P extends ReloadPhase>(event: P, fields: ReloadPhaseFields[P]): void {
+    this.emit('progress', { event, ...fields } as ReloadProgress);
   }
 
   settle(result: ReloadResult): void {

@@ -11,7 +11,8 @@ export interface LosslessReport {
   mechanisms: Mechanism[];
   migrateReq: boolean | null; // null: unknown (no such sysctl on this kernel)
   steeringAttaches: boolean | null; // null: not applicable
-  guarantee: string;
+  lossless: boolean; // the verdict: some mechanism keeps reloads from resetting queued connections
+  guarantee: string; // the verdict said for an operator, with the fix when it is false
 }
 
 export function readMigrateReq(): boolean | null {
@@ -67,7 +68,7 @@ export function resolveLossless(configured: LosslessMode, socket: SocketMode, mi
         'set it (sysctl -w net.ipv4.tcp_migrate_req=1, or a file in /etc/sysctl.d), or use lossless: auto to steer instead',
     );
   }
-  return { configured, socket, mechanisms, migrateReq, steeringAttaches, guarantee: guarantee(socket, mechanisms) };
+  return { configured, socket, mechanisms, migrateReq, steeringAttaches, lossless: mechanisms.length > 0, guarantee: guarantee(socket, mechanisms) };
 }
 
 function guarantee(socket: SocketMode, mechanisms: Mechanism[]): string {
