@@ -2,12 +2,10 @@ import type { Logger } from '../log.js';
 import type { SupervisorConfig } from '../config/index.js';
 import { Supervisor } from './supervisor.js';
 import { ControlServer } from '../control/server.js';
-import type { Frame, Request } from '../control/protocol.js';
-import type { ReloadResult } from './reload/queue.js';
 import { ExitCode } from '../control/exit-codes.js';
 import { ReleaseWatcher } from './ops/watch.js';
 import { SystemdNotifier } from './ops/systemd.js';
-import { streamEvents } from './ops/event-stream.js';
+import { answerRequest } from './ops/control-commands.js';
 import { Sidecars } from './ops/sidecars.js';
 
 export interface DaemonOptions {
@@ -23,47 +21,13 @@ export interface DaemonOptions {
 export async function runDaemon({ configFile, config, log, workerOutput, activated = [], subreaper = false }: DaemonOptions): Promise<number> {
   let supervisor: Supervisor | null = null;
   const systemd = new SystemdNotifier({ log }); // sd_notify; a no-op unless NOTIFY_SOCKET is set
-  const control = new ControlServer(config.control, log, (request, send, hungUp) => handle(request, send, hungUp));
+  const control = new ControlServer(config.control, log, (request, send, hungUp) =>
+    answerRequest({ supervisor, stop: () => stop('supervisor stop') }, request, send, hungUp),
+  );
   const sidecars = new Sidecars(); // metrics/health endpoint, orphan reaper
   let exitCode: number = ExitCode.ok;
   let finished!: () => void;
   const done = new Promise<void>((resolve) => (finished = resolve));
-
-  const handle = async (request: Request, send: (frame: Frame) => void, hungUp: AbortSignal) => {
-    if (supervisor === null) {
-      send({ type: 'result', ok: false, code: ExitCode.failed, message: 'the supervisor is still starting: try again' });
-      return;
-    }
-    switch (request.command) {
-      case 'ping':
-        send({ type: 'result', ok: true, code: ExitCode.ok, message: 'pong', data: { pid: process.pid } });
-        return;
-      case 'status':
-        send({ type: 'result', ok: true, code: ExitCode.ok, message: 'status', data: supervisor.status() });
-        return;
-      case 'reload': {
-        // `accepted`: the reload will run (now or right after the running one) even if this client
-        // hangs up (reload --no-wait); a refusal comes straight back as the result instead.
-        const queued = supervisor.state === 'reloading';
-        const accepting = supervisor.state === 'running' || queued;
-        const run = supervisor.reload('supervisor reload');
-        if (accepting) send({ type: 'event', event: 'accepted', time: new Date().toISOString(), pid: process.pid, queued });
-        const forward = (progress: { event: string }) => send({ type: 'event', time: new Date().toISOString(), ...progress });
-        run.on('progress', forward);
-        const result = await run.result;
-        run.off('progress', forward);
-        send(reloadResultFrame(result));
-        return;
-      }
-      case 'events':
-        await streamEvents(supervisor, send, hungUp);
-        return;
-      case 'stop':
-        await stop('supervisor stop');
-        send({ type: 'result', ok: true, code: ExitCode.ok, message: 'stopped: every worker has exited' });
-        return;
-    }
-  };
 
   const stop = async (why: string) => {
     if (supervisor === null) return;
@@ -148,12 +112,4 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
     process.off('SIGINT', onTerminate);
     process.off('unhandledRejection', onUnhandled);
   }
-}
-
-export function reloadResultFrame(result: ReloadResult): Frame {
-  const promoted = result.outcome === 'promoted';
-  const message = promoted
-    ? `promoted: generation ${result.generation} serves${result.reason ? ` (${result.reason})` : ''}`
-    : `${({ promoted: 'promoted', refused: 'refused', 'rolled-back': 'rolled back', failed: 'reload failed' } as const)[result.outcome]}: ${result.reason}`;
-  return { type: 'result', ok: promoted, code: promoted ? ExitCode.ok : ExitCode.failed, message, data: result };
 }

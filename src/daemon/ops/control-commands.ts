@@ -1,0 +1,55 @@
+import type { Frame, Request } from '../../control/protocol.js';
+import { ExitCode } from '../../control/exit-codes.js';
+import type { ReloadResult } from '../reload/queue.js';
+import type { Supervisor } from '../supervisor.js';
+import { streamEvents } from './event-stream.js';
+
+export interface CommandTarget {
+  supervisor: Supervisor | null; // null while the daemon is still starting
+  stop(): Promise<void>;
+}
+
+// Answers one control request: event frames while it runs, then exactly one result frame whose
+// code is the CLI's exit code.
+export async function answerRequest({ supervisor, stop }: CommandTarget, request: Request, send: (frame: Frame) => void, hungUp: AbortSignal): Promise<void> {
+  if (supervisor === null) {
+    send({ type: 'result', ok: false, code: ExitCode.failed, message: 'the supervisor is still starting: try again' });
+    return;
+  }
+  switch (request.command) {
+    case 'ping':
+      send({ type: 'result', ok: true, code: ExitCode.ok, message: 'pong', data: { pid: process.pid } });
+      return;
+    case 'status':
+      send({ type: 'result', ok: true, code: ExitCode.ok, message: 'status', data: supervisor.status() });
+      return;
+    case 'reload': {
+      // `accepted`: the reload will run (now or right after the running one) even if this client
+      // hangs up (reload --no-wait); a refusal comes straight back as the result instead.
+      const queued = supervisor.state === 'reloading';
+      const accepting = supervisor.state === 'running' || queued;
+      const run = supervisor.reload('supervisor reload');
+      if (accepting) send({ type: 'event', event: 'accepted', time: new Date().toISOString(), pid: process.pid, queued });
+      const forward = (progress: { event: string }) => send({ type: 'event', time: new Date().toISOString(), ...progress });
+      run.on('progress', forward);
+      const result = await run.result;
+      run.off('progress', forward);
+      send(reloadResultFrame(result));
+      return;
+    }
+    case 'events':
+      await streamEvents(supervisor, send, hungUp);
+      return;
+    case 'stop':
+      await stop();
+      send({ type: 'result', ok: true, code: ExitCode.ok, message: 'stopped: every worker has exited' });
+      return;
+  }
+}
+
+export function reloadResultFrame(result: ReloadResult): Frame {
+  const promoted = result.outcome === 'promoted';
+  const said = { promoted: 'promoted', refused: 'refused', 'rolled-back': 'rolled back', failed: 'reload failed' } as const;
+  const message = promoted ? `promoted: generation ${result.generation} serves${result.reason ? ` (${result.reason})` : ''}` : `${said[result.outcome]}: ${result.reason}`;
+  return { type: 'result', ok: promoted, code: promoted ? ExitCode.ok : ExitCode.failed, message, data: result };
+}
