@@ -136,7 +136,7 @@ async function main(): Promise<void> {
     )
     .command(
       'reload',
-      'start a new generation, promote it when every worker is ready, drain the old one; exit 0 promoted, 1 rolled back or refused, 5 --timeout ran out',
+      'start a new generation, promote it when every worker is ready, drain the old one; exit 0 promoted, 1 rolled back, refused or failed, 5 --timeout ran out',
       (y) =>
         withTarget(y)
           .option('wait', { type: 'boolean', default: true, describe: 'wait for the result; --no-wait exits 0 once the daemon has accepted the reload' })
@@ -206,7 +206,7 @@ async function main(): Promise<void> {
     .help()
     .alias('h', 'help')
     .version()
-    .epilogue('Exit codes: 0 ok, 1 refused or rolled back, 3 no daemon, 4 denied, 5 reload still running at --timeout, 100 usage or invalid config, 111 system error. Docs: docs/operations.md')
+    .epilogue('Exit codes: 0 ok, 1 refused, rolled back or failed, 3 no daemon, 4 denied, 5 reload still running at --timeout, 100 usage or invalid config, 111 system error. Docs: docs/operations.md')
     .fail((message, error) => {
       if (error) throw error;
       fail(ExitCode.usage, `${message} (see supervisor --help)`);
