@@ -257,3 +257,23 @@ test('a failing send is reported once per cause and never throws', () => {
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, /cannot notify systemd: .*ECONNREFUSED/);
 });
+
+test('a reload is extended by the deadlines of the config it runs under, not the one before it', async () => {
+  const { notifier, source, sent } = harness({ NOTIFY_SOCKET: '@systemd-test' }, { extendEveryMs: 20, deadlineSlackMs: 50 });
+  notifier.attach(source);
+  source.emit('first-ready');
+  // In force: ready.timeout 100 ms (worst 100 + drain 200 + slack 50 = 350 ms). The reload's own
+  // config raises ready.timeout to 600 ms: 600 + 200 + 50 = 850 ms.
+  const next = { ready: { timeoutMs: 600 }, drain: { timeoutMs: 100 } } as unknown as NonNullable<SupervisorEvents['state-change'][0]['config']>;
+  source.emit('state-change', { from: 'running', to: 'reloading', config: next });
+  const extensions = () => sent.filter(({ fields }) => 'EXTEND_TIMEOUT_USEC' in fields).length;
+  await sleep(500);
+  const atHalf = extensions();
+  await sleep(150);
+  assert.ok(extensions() > atHalf, 'still extending 650 ms into the reload: the new ready.timeout counts');
+  await sleep(400);
+  const atEnd = extensions();
+  await sleep(100);
+  assert.equal(extensions(), atEnd, 'and no longer than its deadlines');
+  notifier.close();
+});
