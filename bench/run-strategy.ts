@@ -14,7 +14,7 @@ import { strategy as findStrategy } from './lib/strategies.js';
 import { startTarget } from './targets/start.js';
 import { now, type ReloadTiming, type Target } from './targets/target.js';
 import { counterDelta, sampleTcpCounters } from './lib/tcp-counters.js';
-import { coldCost, reloadProfile } from './lib/profile.js';
+import { coldCost, reloadCapacity, reloadProfile } from './lib/profile.js';
 import { ServerCpuSampler } from './lib/server-cpu.js';
 
 const spec = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as RunSpec;
@@ -66,6 +66,7 @@ async function main(): Promise<StrategyResult> {
   const steady = { from: phaseStart + spec.warmupMs, to: phaseStart + spec.warmupMs + spec.steadyMs };
   const analysed = analyseReloadPhase(records, { from: phaseStart, to: phaseEnd }, steady, timings, spec.bucketMs);
   const reloads = reloadResults(timings);
+  const profile = reloadProfile(records, timings, steady);
   return {
     strategy: strategy.id,
     label: strategy.label,
@@ -79,7 +80,8 @@ async function main(): Promise<StrategyResult> {
     failureSummary: analysed.failureSummary,
     series: analysed.series,
     tcpCounters: { steady: counterDelta(steadyCounters, reloadCounters), reloads: counterDelta(reloadCounters, endCounters) },
-    profile: reloadProfile(records, timings, steady),
+    profile,
+    capacity: reloadCapacity(profile),
     coldCost: coldCost(records, cpuTrace, steady),
     elapsedMs: Math.round(now() - began),
   };

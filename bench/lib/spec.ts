@@ -4,7 +4,7 @@ import type { FailureEvent, ModeResult, ReloadResult, Series, summarizeFailures,
 import type { LoadMode } from '../load/http-client.js';
 import type { StrategyId } from './strategies.js';
 import type { CounterSample } from './tcp-counters.js';
-import type { ColdCost, ReloadProfile } from './profile.js';
+import type { ColdCost, ReloadCapacity, ReloadProfile } from './profile.js';
 
 export interface RunSpec {
   strategy: StrategyId;
@@ -44,6 +44,8 @@ export interface StrategyResult {
   tcpCounters: { steady: CounterSample | null; reloads: CounterSample | null };
   /** Requests by time since each trigger, all reloads together. */
   profile: ReloadProfile;
+  /** The worst 250 ms bin after a trigger, as a share of steady req/s (null: no reloads or no steady requests). */
+  capacity: ReloadCapacity | null;
   /** Server CPU per request by generation age (from /proc), against the steady window. */
   coldCost: ColdCost;
   elapsedMs: number;
