@@ -4,8 +4,9 @@
 // close on their own). Reports 'promoted' when every replacement listens and 'gone' when every old
 // worker has exited.
 //
-// Environment: PORT, HOST, BENCH_WORKERS, BENCH_DRAIN_MS. Exits when its IPC channel closes;
-// its workers then exit too (a cluster worker exits when it loses its primary).
+// Environment: PORT, HOST, BENCH_WORKERS, BENCH_DRAIN_MS, BENCH_SETSID (the path of setsid(1)).
+// Exits when its IPC channel closes; its workers then exit too (a cluster worker exits when it
+// loses its primary).
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 
@@ -19,7 +20,16 @@ export type PrimaryCommand = { type: 'reload'; reload: number };
 const workers = Number(process.env.BENCH_WORKERS ?? 2);
 const drainMs = Number(process.env.BENCH_DRAIN_MS ?? 1000);
 
-cluster.setupPrimary({ exec: fileURLToPath(new URL('./cluster-worker.js', import.meta.url)) });
+const setsid = process.env.BENCH_SETSID;
+if (!setsid) throw new Error('cluster primary: BENCH_SETSID is not set; start it through bench/targets/cluster.ts, which finds setsid(1)');
+
+// Each worker in a session, and so an autogroup, of its own, as the supervisor's workers are.
+// cluster.fork() has no `detached` option, but it spawns process.execPath with execArgv before the
+// script: with setsid as the one and node first in the other, a worker runs `setsid node ...`, and
+// setsid execs in place (a worker is not a process group leader), so the worker keeps its pid.
+// Nothing else in this process reads process.execPath.
+cluster.setupPrimary({ exec: fileURLToPath(new URL('./cluster-worker.js', import.meta.url)), execArgv: [process.execPath, ...process.execArgv] });
+process.execPath = setsid;
 
 function send(message: PrimaryMessage): void {
   process.send?.(message);

@@ -3,6 +3,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/helpers/harness.js';
+import { OWN_SESSION } from '../lib/own-session.js';
 import { now, reap, type ReloadTiming, type Target } from './target.js';
 
 const entry = fileURLToPath(new URL('../servers/naive-server.js', import.meta.url));
@@ -75,6 +76,7 @@ export class NaiveTarget implements Target {
     const child = fork(entry, [], {
       env: { ...process.env, HOST: this.host, PORT: String(this.port), BENCH_VERSION: String(this.#version), BENCH_DRAIN_MS: String(this.#options.drainMs) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      ...OWN_SESSION,
     });
     this.#all.add(child);
     child.once('exit', () => this.#all.delete(child));
