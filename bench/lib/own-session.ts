@@ -2,7 +2,7 @@
 // makes it a scheduling group of its own (sched(7), "The autogroup feature"): the CPU is shared
 // between groups first, then between the processes of a group. The supervisor starts each worker
 // in its own session; the benchmark gives every other process it measures the same footing, so
-// that no class of processes shares one group's CPU among many.
+// that no class of processes shares one group's CPU among many (footing.ts checks the result).
 //
 // A process in its own session no longer gets the terminal's SIGINT: whoever starts one must end it
 // (each target's stop(), the load pool's close(), and an IPC channel that ends it with its parent).

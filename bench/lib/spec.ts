@@ -5,6 +5,7 @@ import type { LoadMode } from '../load/http-client.js';
 import type { StrategyId } from './strategies.js';
 import type { CounterSample } from './tcp-counters.js';
 import type { ColdCost, ReloadCapacity, ReloadProfile } from './profile.js';
+import type { SchedulingFooting } from './footing.js';
 
 export interface RunSpec {
   strategy: StrategyId;
@@ -48,6 +49,8 @@ export interface StrategyResult {
   capacity: ReloadCapacity | null;
   /** Server CPU per request by generation age (from /proc), against the steady window. */
   coldCost: ColdCost;
+  /** Each process class's autogroup, nice and cpu cgroup, read from /proc after the last reload. */
+  footing: SchedulingFooting;
   elapsedMs: number;
 }
 
@@ -92,6 +95,8 @@ export interface ThroughputComparison {
   sliceMs: number;
   /** CPU lists of the load client and the servers, or why they shared every CPU. */
   pinning: { client: string; servers: string } | { none: string };
+  /** Each process class's autogroup, nice and cpu cgroup, read from /proc once every target had started. */
+  footing: SchedulingFooting;
   entries: ThroughputEntry[];
 }
 

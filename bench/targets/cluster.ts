@@ -2,6 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/helpers/harness.js';
+import { childrenOf, type ProcessClass } from '../lib/footing.js';
 import { OWN_SESSION, setsidPath } from '../lib/own-session.js';
 import type { PrimaryCommand, PrimaryMessage } from '../servers/cluster-primary.js';
 import { now, reap, type ReloadTiming, type Target } from './target.js';
@@ -65,6 +66,14 @@ export class ClusterTarget implements Target {
       timing.message = (error as Error).message;
     }
     return timing;
+  }
+
+  processes(): ProcessClass[] {
+    const primary = this.#primary.pid!;
+    return [
+      { name: 'cluster primary', pids: [primary] },
+      { name: 'cluster workers', pids: childrenOf(primary) },
+    ];
   }
 
   async stop(): Promise<void> {

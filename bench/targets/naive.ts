@@ -3,6 +3,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/helpers/harness.js';
+import type { ProcessClass } from '../lib/footing.js';
 import { OWN_SESSION } from '../lib/own-session.js';
 import { now, reap, type ReloadTiming, type Target } from './target.js';
 
@@ -61,6 +62,10 @@ export class NaiveTarget implements Target {
     timing.ok = true;
     timing.message = 'promoted';
     return timing;
+  }
+
+  processes(): ProcessClass[] {
+    return [{ name: 'naive servers', pids: [...this.#all].map((child) => child.pid!) }];
   }
 
   async stop(): Promise<void> {

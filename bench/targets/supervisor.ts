@@ -3,6 +3,7 @@
 // 2-core machine while the load runs (`supervisor reload --json` sends the same request).
 import { request } from '../../src/control/client.js';
 import { Daemon, exampleApp, helloWorker } from '../../test/helpers/harness.js';
+import { childrenOf, type ProcessClass } from '../lib/footing.js';
 import { setsidPath } from '../lib/own-session.js';
 import { now, type ReloadTiming, type Target } from './target.js';
 
@@ -83,6 +84,14 @@ export class SupervisorTarget implements Target {
     const kept = this.notes.filter((note) => !note.startsWith('daemon warning'));
     this.notes.length = 0;
     this.notes.push(...kept, ...[...this.#warnings].map(([msg, n]) => `daemon warning (${n}x): ${msg}`));
+  }
+
+  processes(): ProcessClass[] {
+    return [
+      { name: 'supervisor daemon', pids: [this.#daemon.pid] },
+      // Every child of the daemon is a worker (of either generation during a reload).
+      { name: 'supervisor workers', pids: childrenOf(this.#daemon.pid) },
+    ];
   }
 
   stop(): Promise<void> {
