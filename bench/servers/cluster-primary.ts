@@ -63,6 +63,21 @@ function retire(worker: Worker): Promise<boolean> {
   });
 }
 
+// Ends every worker and waits for its exit, so the benchmark leaves no process behind. Armed before
+// the first workers start: neither this primary nor its workers get the terminal's SIGINT (each has
+// a session of its own), so a benchmark interrupted while they start ends them through these.
+async function shutdown(): Promise<never> {
+  const all = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
+  await Promise.all(all.map((worker) => new Promise<void>((resolve) => {
+    if (worker.process.exitCode !== null || worker.process.signalCode !== null) return resolve();
+    worker.process.once('exit', () => resolve());
+    worker.process.kill('SIGKILL');
+  })));
+  process.exit(0);
+}
+process.once('SIGTERM', () => void shutdown());
+process.once('disconnect', () => void shutdown());
+
 let current = await Promise.all(Array.from({ length: workers }, () => startWorker(1)));
 send({ type: 'ready' });
 
@@ -82,15 +97,3 @@ process.on('message', (message: PrimaryCommand) => {
     send({ type: 'gone', reload: message.reload, killed });
   }).catch((error: unknown) => send({ type: 'failed', reload: message.reload, message: (error as Error).message }));
 });
-// Ends every worker and waits for its exit, so the benchmark leaves no process behind.
-async function shutdown(): Promise<never> {
-  const all = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
-  await Promise.all(all.map((worker) => new Promise<void>((resolve) => {
-    if (worker.process.exitCode !== null || worker.process.signalCode !== null) return resolve();
-    worker.process.once('exit', () => resolve());
-    worker.process.kill('SIGKILL');
-  })));
-  process.exit(0);
-}
-process.once('SIGTERM', () => void shutdown());
-process.once('disconnect', () => void shutdown());
