@@ -35,10 +35,15 @@ function send(message: PrimaryMessage): void {
   process.send?.(message);
 }
 
+let stopping = false;
+
 function startWorker(version: number): Promise<Worker> {
   const worker = cluster.fork({ BENCH_VERSION: String(version) });
   return new Promise((resolve, reject) => {
-    const onExit = (code: number) => reject(new Error(`cluster worker ${worker.process.pid} exited with ${code} before listening`));
+    // A worker that shutdown() killed did not fail to start: this process is about to exit.
+    const onExit = (code: number, signal: string | null) => {
+      if (!stopping) reject(new Error(`cluster worker ${worker.process.pid} exited (${signal ?? `code ${code}`}) before listening`));
+    };
     worker.once('exit', onExit);
     worker.once('listening', () => {
       worker.off('exit', onExit);
@@ -67,6 +72,7 @@ function retire(worker: Worker): Promise<boolean> {
 // the first workers start: neither this primary nor its workers get the terminal's SIGINT (each has
 // a session of its own), so a benchmark interrupted while they start ends them through these.
 async function shutdown(): Promise<never> {
+  stopping = true;
   const all = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
   await Promise.all(all.map((worker) => new Promise<void>((resolve) => {
     if (worker.process.exitCode !== null || worker.process.signalCode !== null) return resolve();
