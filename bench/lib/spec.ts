@@ -49,7 +49,7 @@ export interface StrategyResult {
   capacity: ReloadCapacity | null;
   /** Server CPU per request by generation age (from /proc), against the steady window. */
   coldCost: ColdCost;
-  /** Each process class's autogroup, nice and cpu cgroup, read from /proc after the last reload. */
+  /** Each process class's autogroup, its nice, cpu cgroup and CPUs, read from /proc after the last reload. */
   footing: SchedulingFooting;
   elapsedMs: number;
 }
@@ -95,7 +95,7 @@ export interface ThroughputComparison {
   sliceMs: number;
   /** CPU lists of the load client and the servers, or why they shared every CPU. */
   pinning: { client: string; servers: string } | { none: string };
-  /** Each process class's autogroup, nice and cpu cgroup, read from /proc once every target had started. */
+  /** Each process class's autogroup, its nice, cpu cgroup and CPUs, read from /proc once every target had started. */
   footing: SchedulingFooting;
   entries: ThroughputEntry[];
 }
