@@ -72,7 +72,7 @@ async function main(): Promise<StrategyResult> {
   const steady = { from: phaseStart + spec.warmupMs, to: phaseStart + spec.warmupMs + spec.steadyMs };
   const analysed = analyseReloadPhase(records, { from: phaseStart, to: phaseEnd }, steady, timings, spec.bucketMs);
   const reloads = reloadResults(timings);
-  const profile = reloadProfile(records, timings, steady);
+  const profile = reloadProfile(records, timings, steady, phaseEnd);
   return {
     strategy: strategy.id,
     label: strategy.label,

@@ -48,12 +48,17 @@ export interface ColdCost {
 }
 
 
-/** Requests by start time relative to each reload's trigger, binned, all reloads together. */
-export function reloadProfile(records: RequestRecords, timings: ReloadTiming[], steady: Window, binMs = 250, maxSpanMs = 5000): ReloadProfile {
+/**
+ * Requests by start time relative to each reload's trigger, binned, all reloads together.
+ * loadEndsAt: when the load stopped (epoch ms), which ends the last reload's cycle.
+ */
+export function reloadProfile(records: RequestRecords, timings: ReloadTiming[], steady: Window, loadEndsAt: number, binMs = 250, maxSpanMs = 5000): ReloadProfile {
   const triggers = timings.map((t) => t.triggerAt).sort((a, b) => a - b);
-  // Only bins that every reload's cycle (trigger to next trigger) covers: later ones would mix in
-  // the next reload's start, and average over fewer reloads.
-  const cycles = triggers.slice(1).map((at, i) => at - triggers[i]!);
+  // Only bins that every reload's cycle (trigger to next trigger, the last one to the end of the
+  // load) covers: later ones would mix in the next reload's start, or count the silence after the
+  // load as a reload that served nothing, and average over fewer reloads.
+  const cycleEnds = [...triggers.slice(1), loadEndsAt];
+  const cycles = triggers.map((at, i) => cycleEnds[i]! - at);
   const spanMs = Math.min(maxSpanMs, ...cycles);
   const bins = Math.max(1, Math.floor(spanMs / binMs));
   const latencies = MODES.map(() => Array.from({ length: bins }, () => [] as number[]));

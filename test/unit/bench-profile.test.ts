@@ -34,6 +34,7 @@ test('reload profile: requests binned by time since their latest trigger, averag
     ]),
     [trigger(2000), trigger(1000)],
     { from: 0, to: 1000 },
+    3000, // the load ends 1000 ms after the last trigger
     250,
   );
   assert.deepEqual(profile.steady, { rps: 2, p99: { 'new-connection': 1, 'keep-alive': 9 } });
@@ -88,11 +89,21 @@ test('capacity: the worst bin after a trigger as a share of steady req/s; failed
     ]),
     [trigger(1000), trigger(2000)],
     { from: 0, to: 1000 },
+    3800,
     250,
   );
   // Bin rps: (1 + 0) requests / 2 reloads / 0.25 s = 2; then 6, 8, 8.
   assert.deepEqual(profile.sinceTrigger.map((row) => row.rps), [2, 6, 8, 8]);
   assert.deepEqual(reloadCapacity(profile), { binMs: 250, fromMs: 0, toMs: 250, rps: 2, steadyRps: 8, share: 0.25 });
+});
+
+test('capacity: the last cycle ends where the load ends, so a single reload has no empty bins after it', () => {
+  const every10ms = (from: number, to: number) => Array.from({ length: (to - from) / 10 }, (_, i) => ({ at: from + i * 10, ms: 1 }));
+  // Steady 100 req/s; one reload at 1000 whose first 250 ms served half that; the load stops at 2000.
+  const rows = [...every10ms(0, 1000), ...every10ms(1000, 1250).filter((_, i) => i % 2 === 0), ...every10ms(1250, 2000)];
+  const profile = reloadProfile(records(rows), [trigger(1000)], { from: 0, to: 1000 }, 2000, 250);
+  assert.deepEqual(profile.sinceTrigger.map((row) => row.rps), [52, 100, 100, 100]);
+  assert.equal(reloadCapacity(profile)?.share, 0.52);
 });
 
 test('capacity: the earliest of equal worst bins; null with no reload or no steady requests', () => {
