@@ -14,7 +14,8 @@ import { strategy as findStrategy } from './lib/strategies.js';
 import { startTarget } from './targets/start.js';
 import { now, type ReloadTiming, type Target } from './targets/target.js';
 import { counterDelta, sampleTcpCounters } from './lib/tcp-counters.js';
-import { coldCost, reloadProfile } from './lib/profile.js';
+import { coldCost, reloadCapacity, reloadProfile } from './lib/profile.js';
+import { describeFooting, readFooting } from './lib/footing.js';
 import { ServerCpuSampler } from './lib/server-cpu.js';
 
 const spec = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as RunSpec;
@@ -56,6 +57,11 @@ async function main(): Promise<StrategyResult> {
     await sleep(spec.gapMs);
   }
   const endCounters = sampleTcpCounters();
+  // After the reloads, so the workers checked include the generations the reloads started. The
+  // runner itself stays in the session it was started in (the invoking shell's, so that Ctrl-C
+  // reaches it), apart from every process it measures.
+  const footing = readFooting([{ name: 'bench runner', pids: [process.pid] }, { name: 'load client', pids: pool.pids }, ...target.processes()]);
+  log(`scheduling footing: ${describeFooting(footing)}`);
   await sleep(TAIL_MS);
   const phaseEnd = now();
   const cpuTrace = cpu.stop();
@@ -66,6 +72,7 @@ async function main(): Promise<StrategyResult> {
   const steady = { from: phaseStart + spec.warmupMs, to: phaseStart + spec.warmupMs + spec.steadyMs };
   const analysed = analyseReloadPhase(records, { from: phaseStart, to: phaseEnd }, steady, timings, spec.bucketMs);
   const reloads = reloadResults(timings);
+  const profile = reloadProfile(records, timings, steady, phaseEnd);
   return {
     strategy: strategy.id,
     label: strategy.label,
@@ -79,8 +86,10 @@ async function main(): Promise<StrategyResult> {
     failureSummary: analysed.failureSummary,
     series: analysed.series,
     tcpCounters: { steady: counterDelta(steadyCounters, reloadCounters), reloads: counterDelta(reloadCounters, endCounters) },
-    profile: reloadProfile(records, timings, steady),
+    profile,
+    capacity: reloadCapacity(profile),
     coldCost: coldCost(records, cpuTrace, steady),
+    footing,
     elapsedMs: Math.round(now() - began),
   };
 }

@@ -11,6 +11,7 @@ import { LoadPool } from './load/pool.js';
 import { throughput } from './lib/analyse.js';
 import { planPinning, pinSelf } from './lib/affinity.js';
 import { busyBetween, sampleCpu } from './lib/cpu.js';
+import { describeFooting, readFooting } from './lib/footing.js';
 import type { ThroughputComparison, ThroughputEntry, ThroughputSpec } from './lib/spec.js';
 import { median, summarize } from './lib/stats.js';
 import { strategy as findStrategy } from './lib/strategies.js';
@@ -79,6 +80,13 @@ async function main(): Promise<ThroughputComparison> {
   const started = [...poolStarted, ...targetsStarted];
   for (const outcome of started) if (outcome.status === 'rejected') throw outcome.reason;
   const load = pool!;
+  // Every target's processes at once: idle, but the ones loaded in turn must each hold their own group.
+  const footing = readFooting([
+    { name: 'bench runner', pids: [process.pid] },
+    { name: 'load client', pids: load.pids },
+    ...targets.flatMap((target, i) => target!.processes().map((c) => ({ name: `${c.name} (${strategies[i]!.id})`, pids: c.pids }))),
+  ]);
+  log(`scheduling footing: ${describeFooting(footing)}`);
   for (const target of targets) await warmUp(target!, load);
   const slices: Slice[][] = strategies.map(() => []);
   for (let round = 0; round < spec.rounds; round++) {
@@ -111,7 +119,7 @@ async function main(): Promise<ThroughputComparison> {
       machineBusy: busy.length ? Math.round((busy.reduce((a, b) => a + b, 0) / busy.length) * 100) / 100 : null,
     };
   });
-  return { where: spec.where, migrateReq: spec.migrateReq, rounds: spec.rounds, sliceMs: spec.sliceMs, pinning: typeof pinning === 'string' ? { none: pinning } : { client: pinning.client, servers: pinning.servers }, entries };
+  return { where: spec.where, migrateReq: spec.migrateReq, rounds: spec.rounds, sliceMs: spec.sliceMs, pinning: typeof pinning === 'string' ? { none: pinning } : { client: pinning.client, servers: pinning.servers }, footing, entries };
 }
 
 await runToFile(spec.resultPath, log, () => Promise.allSettled([pool?.close(), ...targets.map((t) => t?.stop())]), main);

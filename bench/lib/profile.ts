@@ -1,6 +1,7 @@
 // Where in a reload the latency goes, and why: the reload phase seen from each reload's trigger
-// (requests per second and p99 by time since the trigger, over all reloads at once), and what a
-// generation's servers spend per request by their age, against the steady window.
+// (requests per second and p99 by time since the trigger, over all reloads at once), the capacity
+// left in its worst bin, and what a generation's servers spend per request by their age, against
+// the steady window.
 import { MODES, type RequestRecords } from '../load/records.js';
 import type { ReloadTiming } from '../targets/target.js';
 import type { Window } from './analyse.js';
@@ -24,8 +25,19 @@ export interface CostRow {
 
 export interface ReloadProfile {
   binMs: number;
+  reloads: number; // the triggers the bins average over
   steady: { rps: number; p99: Record<string, number> };
   sinceTrigger: ProfileRow[];
+}
+
+/** The worst bin after a trigger against the steady window: what a reload leaves of the port's capacity. */
+export interface ReloadCapacity {
+  binMs: number;
+  fromMs: number; // the worst bin, since the trigger
+  toMs: number;
+  rps: number; // both load modes, averaged over reloads
+  steadyRps: number;
+  share: number; // rps / steadyRps
 }
 
 export interface ColdCost {
@@ -36,12 +48,17 @@ export interface ColdCost {
 }
 
 
-/** Requests by start time relative to each reload's trigger, binned, all reloads together. */
-export function reloadProfile(records: RequestRecords, timings: ReloadTiming[], steady: Window, binMs = 250, maxSpanMs = 5000): ReloadProfile {
+/**
+ * Requests by start time relative to each reload's trigger, binned, all reloads together.
+ * loadEndsAt: when the load stopped (epoch ms), which ends the last reload's cycle.
+ */
+export function reloadProfile(records: RequestRecords, timings: ReloadTiming[], steady: Window, loadEndsAt: number, binMs = 250, maxSpanMs = 5000): ReloadProfile {
   const triggers = timings.map((t) => t.triggerAt).sort((a, b) => a - b);
-  // Only bins that every reload's cycle (trigger to next trigger) covers: later ones would mix in
-  // the next reload's start, and average over fewer reloads.
-  const cycles = triggers.slice(1).map((at, i) => at - triggers[i]!);
+  // Only bins that every reload's cycle (trigger to next trigger, the last one to the end of the
+  // load) covers: later ones would mix in the next reload's start, or count the silence after the
+  // load as a reload that served nothing, and average over fewer reloads.
+  const cycleEnds = [...triggers.slice(1), loadEndsAt];
+  const cycles = triggers.map((at, i) => cycleEnds[i]! - at);
   const spanMs = Math.min(maxSpanMs, ...cycles);
   const bins = Math.max(1, Math.floor(spanMs / binMs));
   const latencies = MODES.map(() => Array.from({ length: bins }, () => [] as number[]));
@@ -74,6 +91,7 @@ export function reloadProfile(records: RequestRecords, timings: ReloadTiming[], 
   const reloads = Math.max(1, triggers.length);
   return {
     binMs,
+    reloads: triggers.length,
     steady: {
       rps: round(steadyCount / steadySeconds, 0),
       p99: Object.fromEntries(MODES.map((mode, m) => [mode, summarize(steadyLatencies[m]!).p99])),
@@ -84,6 +102,24 @@ export function reloadProfile(records: RequestRecords, timings: ReloadTiming[], 
       rps: round(MODES.reduce((sum, _mode, m) => sum + latencies[m]![b]!.length, 0) / reloads / (binMs / 1000), 0),
       p99: Object.fromEntries(MODES.map((mode, m) => [mode, summarize(latencies[m]![b]!).p99])),
     })),
+  };
+}
+
+/**
+ * Requests per second in the worst bin after a trigger (the earliest, on a tie) as a share of the
+ * steady requests per second. null when there is nothing to compare: no reload, or no request
+ * answered in the steady window.
+ */
+export function reloadCapacity(profile: ReloadProfile): ReloadCapacity | null {
+  if (profile.reloads === 0 || profile.steady.rps <= 0 || profile.sinceTrigger.length === 0) return null;
+  const worst = profile.sinceTrigger.reduce((low, row) => (row.rps < low.rps ? row : low));
+  return {
+    binMs: profile.binMs,
+    fromMs: worst.fromMs,
+    toMs: worst.toMs,
+    rps: worst.rps,
+    steadyRps: profile.steady.rps,
+    share: round(worst.rps / profile.steady.rps, 3),
   };
 }
 

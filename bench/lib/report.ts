@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import path from 'node:path';
 import { renderChart } from './chart.js';
 import type { BenchOptions } from './flags.js';
+import { describeFooting } from './footing.js';
 import type { Machine } from './machine.js';
 import type { StrategyOutcome, ThroughputComparison } from './spec.js';
 import { STEERING_VARIANTS } from './strategies.js';
@@ -43,6 +44,15 @@ export function latencyRatios(outcomes: StrategyOutcome[], id: string) {
   });
 }
 
+/** One line per run: the scheduling footing its /proc check found. */
+export function footingLines(outcomes: StrategyOutcome[], throughput: ThroughputComparison | string): string[] {
+  const runs = [
+    ...(typeof throughput === 'string' ? [] : [{ label: 'throughput comparison', footing: throughput.footing }]),
+    ...outcomes.flatMap((o) => (o.result ? [{ label: o.label, footing: o.result.footing }] : [])),
+  ];
+  return runs.map(({ label, footing }) => `scheduling footing, ${label}: ${describeFooting(footing)}`);
+}
+
 export function report(input: ReportInput): void {
   const { options, outcomes, throughput, machine, startedAt } = input;
   const int = (n: number) => n.toLocaleString('en-US');
@@ -78,6 +88,7 @@ export function report(input: ReportInput): void {
       ? `Throughput comparison: ${throughput}`
       : `Throughput, new connection per request, no reloads: ${options.concurrency} users, ${throughput.rounds} rounds of ${throughput.sliceMs / 1000} s slices per strategy, taken in turn; ${'none' in throughput.pinning ? `not pinned (${throughput.pinning.none})` : `load client on CPU ${throughput.pinning.client}, servers on CPU ${throughput.pinning.servers}`}`;
   const notes = outcomes.flatMap((o) => (o.result && o.result.notes.length > 0 ? [`${o.label}: ${o.result.notes.join('; ')}`] : []));
+  const footing = footingLines(outcomes, throughput);
 
   const text = [
     '',
@@ -96,6 +107,7 @@ export function report(input: ReportInput): void {
     ...(cold.rows.length > 0 ? [coldTitle, plainTable(cold), ''] : []),
     ratioLine,
     ...steerLines,
+    ...footing,
     `setup: ${setup}`,
     `machine: ${machineLine}`,
     ...notes.map((note) => `note: ${note}`),
@@ -121,6 +133,7 @@ export function report(input: ReportInput): void {
     ratioLine,
     ...steerLines.flatMap((line) => ['', line]),
     '',
+    ...footing.map((line) => `- ${line}`),
     ...notes.map((note) => `- ${note}`),
   ].join('\n');
 

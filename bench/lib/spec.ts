@@ -4,7 +4,8 @@ import type { FailureEvent, ModeResult, ReloadResult, Series, summarizeFailures,
 import type { LoadMode } from '../load/http-client.js';
 import type { StrategyId } from './strategies.js';
 import type { CounterSample } from './tcp-counters.js';
-import type { ColdCost, ReloadProfile } from './profile.js';
+import type { ColdCost, ReloadCapacity, ReloadProfile } from './profile.js';
+import type { SchedulingFooting } from './footing.js';
 
 export interface RunSpec {
   strategy: StrategyId;
@@ -44,8 +45,12 @@ export interface StrategyResult {
   tcpCounters: { steady: CounterSample | null; reloads: CounterSample | null };
   /** Requests by time since each trigger, all reloads together. */
   profile: ReloadProfile;
+  /** The worst 250 ms bin after a trigger, as a share of steady req/s (null: no reloads or no steady requests). */
+  capacity: ReloadCapacity | null;
   /** Server CPU per request by generation age (from /proc), against the steady window. */
   coldCost: ColdCost;
+  /** Each process class's autogroup, its nice, cpu cgroup and CPUs, read from /proc after the last reload. */
+  footing: SchedulingFooting;
   elapsedMs: number;
 }
 
@@ -90,6 +95,8 @@ export interface ThroughputComparison {
   sliceMs: number;
   /** CPU lists of the load client and the servers, or why they shared every CPU. */
   pinning: { client: string; servers: string } | { none: string };
+  /** Each process class's autogroup, its nice, cpu cgroup and CPUs, read from /proc once every target had started. */
+  footing: SchedulingFooting;
   entries: ThroughputEntry[];
 }
 

@@ -1,5 +1,6 @@
 // The report as tables, in plain text for the terminal and in markdown for docs/benchmarks.md.
 import type { LoadMode } from '../load/http-client.js';
+import type { ReloadCapacity } from './profile.js';
 import type { StrategyOutcome, ThroughputComparison } from './spec.js';
 import { STEERING_VARIANTS } from './strategies.js';
 import { WATCHED_COUNTERS } from './tcp-counters.js';
@@ -45,8 +46,14 @@ export function failureRows(outcomes: StrategyOutcome[]): { head: Row; rows: Row
   return { head, rows };
 }
 
+// Capacity: what the worst bin after a trigger served, of the steady req/s, and when it was.
+function capacityText(capacity: ReloadCapacity | null): string {
+  return capacity ? `${Math.round(capacity.share * 100)}% at ${capacity.fromMs}-${capacity.toMs} ms` : '-';
+}
+
 export function reloadRows(outcomes: StrategyOutcome[]): { head: Row; rows: Row[] } {
-  const head = ['strategy', 'steady req/s new conn + keep-alive', 'reloads ok', 'to promoted median/max', 'to old gone median/max'];
+  const binMs = outcomes.find((o) => o.result?.capacity)?.result?.capacity?.binMs ?? 250;
+  const head = ['strategy', 'steady req/s new conn + keep-alive', 'reloads ok', 'to promoted median/max', 'to old gone median/max', `capacity: worst ${binMs} ms after trigger, of steady req/s`];
   const rows = outcomes.flatMap((outcome): Row[] => {
     const r = outcome.result;
     if (outcome.status !== 'ran' || !r) return [];
@@ -57,6 +64,7 @@ export function reloadRows(outcomes: StrategyOutcome[]): { head: Row; rows: Row[
       `${s.ok}/${s.count}`,
       `${int(s.toPromotedMedianMs)} / ${int(s.toPromotedMaxMs)} ms`,
       `${int(s.toGoneMedianMs)} / ${int(s.toGoneMaxMs)} ms`,
+      capacityText(r.capacity),
     ]];
   });
   return { head, rows };

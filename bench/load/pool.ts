@@ -2,6 +2,7 @@
 // loop on one core. They start and stop together; their records are merged.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { OWN_SESSION } from '../lib/own-session.js';
 import type { FromLoadProcess, ToLoadProcess } from './messages.js';
 import { mergeRecords, type RequestRecords } from './records.js';
 
@@ -32,7 +33,10 @@ export class LoadPool {
 
   static async start(processes: number): Promise<LoadPool> {
     const children = Array.from({ length: processes }, () =>
-      fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+      // Each in a session (an autogroup) of its own, as each server process is: sharing one, the
+      // load processes had one group's CPU between them. close() ends them, and each exits by
+      // itself when its IPC channel closes, so none outlives the benchmark.
+      fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...OWN_SESSION }),
     );
     const pool = new LoadPool(children);
     try {

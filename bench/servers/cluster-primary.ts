@@ -4,8 +4,9 @@
 // close on their own). Reports 'promoted' when every replacement listens and 'gone' when every old
 // worker has exited.
 //
-// Environment: PORT, HOST, BENCH_WORKERS, BENCH_DRAIN_MS. Exits when its IPC channel closes;
-// its workers then exit too (a cluster worker exits when it loses its primary).
+// Environment: PORT, HOST, BENCH_WORKERS, BENCH_DRAIN_MS, BENCH_SETSID (the path of setsid(1)).
+// Exits when its IPC channel closes; its workers then exit too (a cluster worker exits when it
+// loses its primary).
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 
@@ -19,16 +20,30 @@ export type PrimaryCommand = { type: 'reload'; reload: number };
 const workers = Number(process.env.BENCH_WORKERS ?? 2);
 const drainMs = Number(process.env.BENCH_DRAIN_MS ?? 1000);
 
-cluster.setupPrimary({ exec: fileURLToPath(new URL('./cluster-worker.js', import.meta.url)) });
+const setsid = process.env.BENCH_SETSID;
+if (!setsid) throw new Error('cluster primary: BENCH_SETSID is not set; start it through bench/targets/cluster.ts, which finds setsid(1)');
+
+// Each worker in a session, and so an autogroup, of its own, as the supervisor's workers are.
+// cluster.fork() has no `detached` option, but it spawns process.execPath with execArgv before the
+// script: with setsid as the one and node first in the other, a worker runs `setsid node ...`, and
+// setsid execs in place (a worker is not a process group leader), so the worker keeps its pid.
+// Nothing else in this process reads process.execPath.
+cluster.setupPrimary({ exec: fileURLToPath(new URL('./cluster-worker.js', import.meta.url)), execArgv: [process.execPath, ...process.execArgv] });
+process.execPath = setsid;
 
 function send(message: PrimaryMessage): void {
   process.send?.(message);
 }
 
+let stopping = false;
+
 function startWorker(version: number): Promise<Worker> {
   const worker = cluster.fork({ BENCH_VERSION: String(version) });
   return new Promise((resolve, reject) => {
-    const onExit = (code: number) => reject(new Error(`cluster worker ${worker.process.pid} exited with ${code} before listening`));
+    // A worker that shutdown() killed did not fail to start: this process is about to exit.
+    const onExit = (code: number, signal: string | null) => {
+      if (!stopping) reject(new Error(`cluster worker ${worker.process.pid} exited (${signal ?? `code ${code}`}) before listening`));
+    };
     worker.once('exit', onExit);
     worker.once('listening', () => {
       worker.off('exit', onExit);
@@ -53,6 +68,22 @@ function retire(worker: Worker): Promise<boolean> {
   });
 }
 
+// Ends every worker and waits for its exit, so the benchmark leaves no process behind. Armed before
+// the first workers start: neither this primary nor its workers get the terminal's SIGINT (each has
+// a session of its own), so a benchmark interrupted while they start ends them through these.
+async function shutdown(): Promise<never> {
+  stopping = true;
+  const all = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
+  await Promise.all(all.map((worker) => new Promise<void>((resolve) => {
+    if (worker.process.exitCode !== null || worker.process.signalCode !== null) return resolve();
+    worker.process.once('exit', () => resolve());
+    worker.process.kill('SIGKILL');
+  })));
+  process.exit(0);
+}
+process.once('SIGTERM', () => void shutdown());
+process.once('disconnect', () => void shutdown());
+
 let current = await Promise.all(Array.from({ length: workers }, () => startWorker(1)));
 send({ type: 'ready' });
 
@@ -72,15 +103,3 @@ process.on('message', (message: PrimaryCommand) => {
     send({ type: 'gone', reload: message.reload, killed });
   }).catch((error: unknown) => send({ type: 'failed', reload: message.reload, message: (error as Error).message }));
 });
-// Ends every worker and waits for its exit, so the benchmark leaves no process behind.
-async function shutdown(): Promise<never> {
-  const all = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined);
-  await Promise.all(all.map((worker) => new Promise<void>((resolve) => {
-    if (worker.process.exitCode !== null || worker.process.signalCode !== null) return resolve();
-    worker.process.once('exit', () => resolve());
-    worker.process.kill('SIGKILL');
-  })));
-  process.exit(0);
-}
-process.once('SIGTERM', () => void shutdown());
-process.once('disconnect', () => void shutdown());

@@ -2,6 +2,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/helpers/harness.js';
+import { childrenOf, type ProcessClass } from '../lib/footing.js';
+import { OWN_SESSION, setsidPath } from '../lib/own-session.js';
 import type { PrimaryCommand, PrimaryMessage } from '../servers/cluster-primary.js';
 import { now, reap, type ReloadTiming, type Target } from './target.js';
 
@@ -28,8 +30,11 @@ export class ClusterTarget implements Target {
   static async start(options: ClusterOptions): Promise<ClusterTarget> {
     const port = await freePort();
     const primary = fork(entry, [], {
-      env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), BENCH_WORKERS: String(options.workers), BENCH_DRAIN_MS: String(options.drainMs) },
+      // The primary starts its workers each in a session of its own through setsid(1) (see
+      // cluster-primary.ts); found here, so that a missing setsid fails before anything starts.
+      env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), BENCH_WORKERS: String(options.workers), BENCH_DRAIN_MS: String(options.drainMs), BENCH_SETSID: setsidPath() },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      ...OWN_SESSION,
     });
     const target = new ClusterTarget(port, primary, options);
     try {
@@ -61,6 +66,14 @@ export class ClusterTarget implements Target {
       timing.message = (error as Error).message;
     }
     return timing;
+  }
+
+  processes(): ProcessClass[] {
+    const primary = this.#primary.pid!;
+    return [
+      { name: 'cluster primary', pids: [primary] },
+      { name: 'cluster workers', pids: childrenOf(primary) },
+    ];
   }
 
   async stop(): Promise<void> {

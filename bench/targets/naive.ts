@@ -3,6 +3,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/helpers/harness.js';
+import type { ProcessClass } from '../lib/footing.js';
+import { OWN_SESSION } from '../lib/own-session.js';
 import { now, reap, type ReloadTiming, type Target } from './target.js';
 
 const entry = fileURLToPath(new URL('../servers/naive-server.js', import.meta.url));
@@ -62,6 +64,10 @@ export class NaiveTarget implements Target {
     return timing;
   }
 
+  processes(): ProcessClass[] {
+    return [{ name: 'naive servers', pids: [...this.#all].map((child) => child.pid!) }];
+  }
+
   async stop(): Promise<void> {
     for (const child of this.#all) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await Promise.all([...this.#all].map((child) => reap(child, 1000)));
@@ -75,6 +81,7 @@ export class NaiveTarget implements Target {
     const child = fork(entry, [], {
       env: { ...process.env, HOST: this.host, PORT: String(this.port), BENCH_VERSION: String(this.#version), BENCH_DRAIN_MS: String(this.#options.drainMs) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      ...OWN_SESSION,
     });
     this.#all.add(child);
     child.once('exit', () => this.#all.delete(child));

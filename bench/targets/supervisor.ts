@@ -3,6 +3,8 @@
 // 2-core machine while the load runs (`supervisor reload --json` sends the same request).
 import { request } from '../../src/control/client.js';
 import { Daemon, exampleApp, helloWorker } from '../../test/helpers/harness.js';
+import { childrenOf, type ProcessClass } from '../lib/footing.js';
+import { setsidPath } from '../lib/own-session.js';
 import { now, type ReloadTiming, type Target } from './target.js';
 
 export interface SupervisorOptions {
@@ -33,7 +35,9 @@ export class SupervisorTarget implements Target {
   }
 
   static async start(options: SupervisorOptions): Promise<SupervisorTarget> {
-    const daemon = await Daemon.start({ config: config(options, 1) });
+    // The daemon in a session of its own, as its workers are (it spawns each `detached`): setsid
+    // execs in place, so the harness's pid is still the daemon's and its stop() still reaches it.
+    const daemon = await Daemon.start({ config: config(options, 1), launcher: [setsidPath()] });
     const target = new SupervisorTarget(daemon, options);
     const started = daemon.logs.find((line) => line.msg === 'all workers ready');
     // Whatever the daemon says about its lossless mechanism at start-up is worth keeping.
@@ -80,6 +84,14 @@ export class SupervisorTarget implements Target {
     const kept = this.notes.filter((note) => !note.startsWith('daemon warning'));
     this.notes.length = 0;
     this.notes.push(...kept, ...[...this.#warnings].map(([msg, n]) => `daemon warning (${n}x): ${msg}`));
+  }
+
+  processes(): ProcessClass[] {
+    return [
+      { name: 'supervisor daemon', pids: [this.#daemon.pid] },
+      // Every child of the daemon is a worker (of either generation during a reload).
+      { name: 'supervisor workers', pids: childrenOf(this.#daemon.pid) },
+    ];
   }
 
   stop(): Promise<void> {

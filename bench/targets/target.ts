@@ -1,5 +1,7 @@
 // What the benchmark needs from a strategy under test: a port that serves, a reload it can time,
-// and a stop that leaves no process behind.
+// its processes by class (for the scheduling footing check), and a stop that leaves no process
+// behind.
+import type { ProcessClass } from '../lib/footing.js';
 
 /** Epoch ms, measured by the benchmark process as it sees each step. */
 export interface ReloadTiming {
@@ -16,6 +18,8 @@ export interface Target {
   /** Facts about this run worth printing (mechanism, sysctl, fallbacks). */
   readonly notes: string[];
   reload(): Promise<ReloadTiming>;
+  /** The live processes serving the port, by class (each started in a session of its own). */
+  processes(): ProcessClass[];
   /** Ends every process the target started, by pid, and waits for them. Idempotent. */
   stop(): Promise<void>;
 }
