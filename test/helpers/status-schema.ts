@@ -30,7 +30,7 @@ export const generationStatusSchema = z.strictObject({
 export const reloadSummarySchema = z.strictObject({
   trigger: z.string(),
   release: release.nullable(),
-  outcome: z.enum(['promoted', 'rolled-back', 'refused']),
+  outcome: z.enum(['promoted', 'rolled-back', 'refused', 'failed']),
   generation: z.number().int().min(1).nullable(),
   reason: z.string().nullable(),
   startedAt: iso,
@@ -49,6 +49,7 @@ export const statusSchema = z.strictObject({
     mechanisms: z.array(z.enum(['steer', 'migrate'])),
     migrateReq: z.boolean().nullable(),
     guarantee: z.string(),
+    lossless: z.boolean(),
   }),
   sharedAcceptQueue: z.number().int().min(0).nullable(),
   generations: z.array(generationStatusSchema).max(2),
