@@ -2,6 +2,7 @@
 // keys live in cross.ts; checks that touch the filesystem live in filesystem.ts.
 import * as z from 'zod';
 import { parseListenAddress } from './address.js';
+import { WORKER_ENV_NAMES } from '../worker-contract.js';
 import { describe, duration, field, oneOf, wholeNumber, type Report } from './fields.js';
 import type { ListenAddress, LosslessMode, ReadyKind, SocketMode } from './types.js';
 
@@ -15,11 +16,7 @@ export const DRAIN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1
 export const DEFAULT_INHERIT_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER'] as const;
 
 /** Set by the supervisor for every worker (docs/worker-contract.md); a config value would be overwritten or break the contract. */
-export const RESERVED_ENV = [
-  'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET',
-  'SUPERVISOR_GENERATION', 'SUPERVISOR_WORKER', 'SUPERVISOR_PID', 'SUPERVISOR_DRAIN_SIGNAL', 'SUPERVISOR_DRAIN_TIMEOUT_MS', 'SUPERVISOR_DRAIN_SPREAD_MS', 'SUPERVISOR_NICE',
-  'PORT', 'HOST',
-] as const;
+export const RESERVED_ENV = WORKER_ENV_NAMES;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

@@ -3,7 +3,7 @@
 // every request, keep-alive ones included, before exiting. The contract is docs/worker-contract.md.
 import * as http from 'node:http';
 import { drainHttpServers, trackHttpServer, type DrainResult } from './drain.js';
-import { drainSignalsFromEnv, drainSpreadFromEnv, drainTimeoutFromEnv, listenPlan, type ListenPlan } from './env.js';
+import { drainSignalsFromEnv, drainSpreadFromEnv, drainTimeoutFromEnv, listenPlan, type ListenPlan } from '../worker-contract.js';
 import { listenTargets, serverAddress } from './listen.js';
 import { notify, notifyReady } from './notify.js';
 import { acceptorsOf, addAcceptors } from './acceptors.js';
@@ -20,7 +20,7 @@ export {
   listenPlan,
   WorkerEnvError,
   type ListenPlan,
-} from './env.js';
+} from '../worker-contract.js';
 export { notify, notifyReady } from './notify.js';
 
 export interface ServeOptions {

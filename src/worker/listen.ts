@@ -5,7 +5,7 @@
 // option, so `self` mode binds through the addon and hands Node the fd the same way.
 import type * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ListenPlan } from './env.js';
+import { addressText, type ListenPlan } from '../worker-contract.js';
 import { closeFd, listenTcp } from '../native/index.js';
 
 /** One socket to serve on, described for error messages. */
@@ -25,7 +25,7 @@ export function listenTargets(plan: ListenPlan): ListenTarget[] {
     case 'self':
       return [
         {
-          describe: `${formatAddress(plan.host, plan.port)} with SO_REUSEPORT (self mode: PORT and HOST set, no LISTEN_FDS)`,
+          describe: `${addressText(plan)} with SO_REUSEPORT (self mode: PORT and HOST set, no LISTEN_FDS)`,
           listen: (server) => {
             // Throws naming the syscall and the fix (EADDRINUSE without SO_REUSEPORT elsewhere, EACCES below 1024, ...).
             const fd = listenTcp({ host: plan.host, port: plan.port, backlog: 511, reusePort: true });
@@ -42,7 +42,7 @@ export function listenTargets(plan: ListenPlan): ListenTarget[] {
     case 'standalone':
       return [
         {
-          describe: `${formatAddress(plan.host, plan.port)} (standalone: no supervisor environment)`,
+          describe: `${addressText(plan)} (standalone: no supervisor environment)`,
           listen: (server) => listenOn(server, { host: plan.host, port: plan.port }).then(() => null),
         },
       ];
@@ -54,11 +54,7 @@ export function serverAddress(server: http.Server): string {
   const address = server.address();
   if (address === null) return 'not listening';
   if (typeof address === 'string') return address;
-  return formatAddress((address as AddressInfo).address, (address as AddressInfo).port);
-}
-
-function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return addressText({ host: (address as AddressInfo).address, port: (address as AddressInfo).port });
 }
 
 function listenOn(server: http.Server, options: { fd: number } | { host: string; port: number }): Promise<void> {

@@ -41,6 +41,7 @@ test('argv reaches the worker unmodified (no shell), and its environment is exac
     assert.equal(dump.env.INHERITED_ONE, 'from the supervisor');
     assert.equal(dump.env.LISTEN_PID, String(dump.pid), 'LISTEN_PID is the worker itself');
     assert.equal(dump.env.LISTEN_FDS, '1');
+    assert.equal(dump.env.LISTEN_FDNAMES, `127.0.0.1_${daemon.port}`, 'the listen address with its ":" written "_" (docs/worker-contract.md)');
     assert.equal(dump.env.SUPERVISOR_PID, String(daemon.pid));
     assert.equal(dump.env.PORT, String(daemon.port));
     assert.equal(dump.env.HOST, '127.0.0.1');

@@ -125,7 +125,7 @@ class Worker {
           NOTIFY_SOCKET: this.#notify.path,
           SUPERVISOR_PID: String(process.pid),
           SUPERVISOR_GENERATION: '7',
-          SUPERVISOR_WORKER: '0',
+          SUPERVISOR_WORKER: '1',
           SUPERVISOR_DRAIN_SIGNAL: 'SIGTERM',
           SUPERVISOR_DRAIN_TIMEOUT_MS: '20000',
           ...(fd === undefined ? {} : { PORT: String(this.port), HOST: '127.0.0.1' }),
@@ -313,7 +313,7 @@ describe('worker helper, as a process', { skip }, () => {
       assert.equal((await get(worker.port, '/?delay=nope')).status, 400);
       assert.equal((await get(worker.port, '/?delay=60001')).status, 400);
       assert.equal((await get(worker.port, '/?delay=20')).status, 200);
-      assert.match(worker.stdout, /example app: pid \d+ version 1 generation 7 worker 0 listening on 127\.0\.0\.1:\d+ \(inherited\)/);
+      assert.match(worker.stdout, /example app: pid \d+ version 1 generation 7 worker 1 listening on 127\.0\.0\.1:\d+ \(inherited\)/);
       worker.signal('SIGTERM');
       const exit = await worker.exited;
       assert.equal(exit.code, 0);

@@ -11,7 +11,7 @@ import {
   inheritedListenFds,
   listenPlan,
   WorkerEnvError,
-} from '../../src/worker/env.js';
+} from '../../src/worker-contract.js';
 
 describe('worker env', () => {
   test('inheritedListenFds counts from fd 3 and honours LISTEN_PID', () => {
@@ -23,7 +23,7 @@ describe('worker env', () => {
   });
 
   test('listenPlan picks inherited, self, or standalone', () => {
-    assert.deepEqual(listenPlan({ LISTEN_FDS: '1', LISTEN_FDNAMES: '127.0.0.1:8000', PORT: '8000', HOST: '127.0.0.1' }), {
+    assert.deepEqual(listenPlan({ LISTEN_FDS: '1', LISTEN_FDNAMES: '127.0.0.1_8000', PORT: '8000', HOST: '127.0.0.1' }), {
       mode: 'inherited',
       fds: [3],
       names: ['127.0.0.1:8000'],

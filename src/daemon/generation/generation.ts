@@ -14,6 +14,7 @@ import { FULL_WEIGHT } from '../sockets/steering.js';
 import { generationTransitions, transition, type GenerationEvent, type GenerationState } from '../transitions.js';
 import type { GenerationStatus, WorkerStatus } from '../../control/protocol.js';
 import type { LifecycleBus } from '../events.js';
+import { workerEnvironment } from '../../worker-contract.js';
 
 export interface GenerationDeps {
   sockets: Listeners;
@@ -446,30 +447,18 @@ export class Generation extends EventEmitter<GenerationEvents> {
 
   #environment(slot: Slot, fdCount: number): Record<string, string> {
     const { config } = this;
-    const env: Record<string, string> = {};
-    for (const name of config.inheritEnv) {
-      const value = process.env[name];
-      if (value !== undefined) env[name] = value;
-    }
-    Object.assign(env, config.env);
-    const first = config.listen[0]!;
-    Object.assign(env, {
-      PORT: String(first.port),
-      HOST: first.host,
-      NOTIFY_SOCKET: this.#deps.notifySocketPath,
-      SUPERVISOR_PID: String(process.pid),
-      SUPERVISOR_GENERATION: String(this.id),
-      SUPERVISOR_WORKER: String(slot.index),
-      SUPERVISOR_DRAIN_SIGNAL: config.drain.signal,
-      SUPERVISOR_DRAIN_TIMEOUT_MS: String(config.drain.timeoutMs),
-      ...(config.drain.spreadMs > 0 ? { SUPERVISOR_DRAIN_SPREAD_MS: String(config.drain.spreadMs) } : {}),
-      ...(config.ready.nice > 0 ? { SUPERVISOR_NICE: String(config.ready.nice) } : {}),
+    return workerEnvironment({
+      parent: process.env,
+      inherit: config.inheritEnv,
+      configured: config.env,
+      listen: config.listen,
+      listenFds: fdCount,
+      notifySocket: this.#deps.notifySocketPath,
+      supervisorPid: process.pid,
+      generation: this.id,
+      worker: slot.index,
+      drain: config.drain,
+      nice: config.ready.nice,
     });
-    if (fdCount > 0) {
-      env.LISTEN_FDS = String(fdCount);
-      // Names allow no ':' (the list separator): "127.0.0.1:8000" is named "127.0.0.1_8000".
-      env.LISTEN_FDNAMES = config.listen.map((address) => address.text.replace(/[^A-Za-z0-9._-]/g, '_')).join(':');
-    }
-    return env;
   }
 }

@@ -1,7 +1,6 @@
 import { closeFd, dupFd, localAddress } from '../../native/index.js';
 import type { ListenAddress } from '../../config/index.js';
-
-const FIRST_FD = 3;
+import { LISTEN_FDS_START } from '../../worker-contract.js';
 
 export class ActivationMismatch extends Error {
   constructor(message: string) {
@@ -23,8 +22,8 @@ export function takeActivationFds(env: NodeJS.ProcessEnv = process.env): number[
   delete env.LISTEN_FDNAMES;
   if (!forUs || !Number.isInteger(count) || count <= 0) return [];
   return Array.from({ length: count }, (_, index) => {
-    const fd = dupFd(FIRST_FD + index);
-    closeFd(FIRST_FD + index);
+    const fd = dupFd(LISTEN_FDS_START + index);
+    closeFd(LISTEN_FDS_START + index);
     return fd;
   });
 }
