@@ -4,10 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { processIds, readStat } from '../../src/daemon/process/proc.js';
 import { cliPath, Daemon, fixture, freePort, isAlive, waitFor, type LogLine } from '../helpers/harness.js';
 
 const config = {
@@ -18,20 +19,10 @@ const config = {
   drain: { signal: 'SIGTERM', timeout: '3s' },
 };
 
-function stat(pid: number): { state: string; ppid: number } | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0]!, ppid: Number(fields[1]) };
-  } catch {
-    return null;
-  }
-}
-
 // Host pids of the zombies whose parent is pid.
 function zombieChildren(pid: number): number[] {
-  return readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).map(Number).filter((child) => {
-    const info = stat(child);
+  return processIds().filter((child) => {
+    const info = readStat(child);
     return info !== null && info.ppid === pid && info.state === 'Z';
   });
 }
@@ -51,7 +42,7 @@ test('with --subreaper the supervisor reaps its workers\' orphans and keeps its 
     for (const orphan of orphans) {
       const reaped = await daemon.waitForLog(`orphan ${orphan} reaped`, (line) => line.msg === 'reaped an orphaned process' && line.orphan === orphan, 5_000);
       assert.equal(reaped.code, 7);
-      assert.equal(stat(orphan), null, `orphan ${orphan} left a process entry`);
+      assert.equal(readStat(orphan), null, `orphan ${orphan} left a process entry`);
     }
     assert.deepEqual(zombieChildren(daemon.pid), []);
     // Node still gets its own children's exits: a reload drains the old workers and says how.
@@ -113,7 +104,7 @@ test('as PID 1 of a pid namespace (a container entrypoint) the supervisor reaps 
       assert.equal(reaped.code, 7);
     }
     // Seen from the host: the supervisor (unshare's child) has no zombie children.
-    const hostPid = await waitFor('the supervisor\'s host pid', () => readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).map(Number).find((pid) => stat(pid)?.ppid === child.pid));
+    const hostPid = await waitFor('the supervisor\'s host pid', () => processIds().find((pid) => readStat(pid)?.ppid === child.pid));
     assert.deepEqual(zombieChildren(hostPid), []);
 
     const reload = await execa(process.execPath, [cliPath, 'reload', '--socket', socketPath], { reject: false, timeout: 60_000 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { shimPath } from '../../src/native/index.js';
+import { readStat } from '../../src/daemon/process/proc.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'rps-shim-'));
 const children = new Set<ChildProcess>();
@@ -44,14 +45,10 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv, ms = 10_00
   return { child, exited, stdout: () => stdout };
 }
 
+// A zombie is dead, only waiting for its new parent to reap it.
 function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 3, after "(comm)": a zombie is dead, only waiting for its new parent to reap it.
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+  const state = readStat(pid)?.state;
+  return state !== undefined && state !== 'Z';
 }
 
 function commandOf(pid: number): string {

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import type { NotifyMessage } from '../../native/index.js';
+import { readStat } from '../process/proc.js';
 
 // Routes sd_notify datagrams to the worker that sent them. The kernel stamps each datagram with
 // the sender's pid; a worker started through `sh -c` or a launcher sends from a descendant, so
@@ -33,22 +33,10 @@ export class NotifyHub {
     let current = pid;
     for (let depth = 0; depth < 16 && current > 1; depth++) {
       if (this.#waiting.has(current)) return current;
-      const parent = parentPid(current);
+      const parent = readStat(current)?.ppid ?? null;
       if (parent === null) return null;
       current = parent;
     }
-    return null;
-  }
-}
-
-function parentPid(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may hold spaces and parentheses: fields resume after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const parent = Number(fields[1]);
-    return Number.isInteger(parent) ? parent : null;
-  } catch {
     return null;
   }
 }

@@ -1,8 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import type { Logger } from '../../log.js';
 import { isChildSubreaper, waitpidNoHang, type ReapedChild } from '../../native/index.js';
 import type { LifecycleBus } from '../events.js';
 import { ownChildren } from './own-children.js';
+import { childPids, readStat } from './proc.js';
 
 // PID 1 duty: orphaned descendants (a worker's double-forked helper whose parent died) are
 // reparented to PID 1, or to the nearest child subreaper, and stay zombies until that process
@@ -66,7 +66,7 @@ export class OrphanReaper {
   reapNow(): ReapedChild[] {
     const reaped: ReapedChild[] = [];
     for (const pid of childPids(this.#pid)) {
-      if (ownChildren.has(pid) || processState(pid) !== 'Z') continue;
+      if (ownChildren.has(pid) || readStat(pid)?.state !== 'Z') continue;
       let exit: ReapedChild | null;
       try {
         exit = waitpidNoHang(pid);
@@ -81,58 +81,5 @@ export class OrphanReaper {
       this.#events.publish('orphan-reaped', { pid: exit.pid, code: exit.code, signal: exit.signal === null ? null : String(exit.signal) });
     }
     return reaped;
-  }
-}
-
-// The children of pid: /proc/PID/task/*/children (an orphan is reparented to one of the reaper's
-// threads), else, on kernels without CONFIG_PROC_CHILDREN, every process whose ppid is pid.
-export function childPids(pid: number): number[] {
-  const found = new Set<number>();
-  let listed = false;
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      let text: string;
-      try {
-        text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8');
-      } catch {
-        continue;
-      }
-      listed = true;
-      for (const word of text.split(/\s+/)) if (/^\d+$/.test(word)) found.add(Number(word));
-    }
-  } catch {
-    // no /proc: nothing to reap here
-  }
-  if (listed) return [...found];
-  for (const entry of safeReaddir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = readStat(Number(entry));
-    if (stat?.ppid === pid) found.add(Number(entry));
-  }
-  return [...found];
-}
-
-// The one-letter state from /proc/PID/stat (R, S, D, Z, ...), or null when pid is gone.
-export function processState(pid: number): string | null {
-  return readStat(pid)?.state ?? null;
-}
-
-function readStat(pid: number): { state: string; ppid: number } | null {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  // "pid (comm) S ppid ...": comm may contain spaces and parentheses; the last ')' ends it.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: fields[0] ?? '?', ppid: Number(fields[1]) };
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
   }
 }
