@@ -249,11 +249,6 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return Result(info.Env(), rc);
 }
 
-Napi::Value GetPgid(const Napi::CallbackInfo& info) {
-  int pid = ArgInt(info, "getpgid", 0, "a pid (integer)");
-  return Result(info.Env(), getpgid(pid));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Reaping orphans (PID 1 in a container, or a child subreaper).
 
@@ -523,7 +518,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("detachReuseportBpf", Napi::Function::New(env, DetachReuseportBpf));
   exports.Set("dupCloexec", Napi::Function::New(env, DupCloexec));
   exports.Set("close", Napi::Function::New(env, Close));
-  exports.Set("getpgid", Napi::Function::New(env, GetPgid));
   exports.Set("waitpidNoHang", Napi::Function::New(env, WaitPidNoHang));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
   exports.Set("getChildSubreaper", Napi::Function::New(env, GetChildSubreaper));

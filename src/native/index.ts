@@ -63,7 +63,6 @@ interface Addon {
   detachReuseportBpf(fd: number): number;
   dupCloexec(fd: number): number;
   close(fd: number): number;
-  getpgid(pid: number): number;
   waitpidNoHang(pid: number): RawWaitStatus | null | number;
   setChildSubreaper(on: boolean): number;
   getChildSubreaper(): number;
@@ -297,16 +296,6 @@ export function dupFd(fd: number): number {
 export function closeFd(fd: number): void {
   const result = addon().close(fd);
   if (isErrno(result)) throw new SyscallError('close', result, { detail: fdDetail(fd) });
-}
-
-/** The process group of pid (0: this process). */
-export function getpgid(pid: number): number {
-  const result = addon().getpgid(pid);
-  if (isErrno(result)) {
-    const hint = errnoName(result) === 'ESRCH' ? 'no such process: it exited already' : undefined;
-    throw new SyscallError('getpgid', result, { detail: `pid ${pid}`, ...(hint ? { hint } : {}) });
-  }
-  return result;
 }
 
 export interface ReapedChild {

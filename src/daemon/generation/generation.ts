@@ -208,13 +208,9 @@ export class Generation extends EventEmitter<GenerationEvents> {
   }
 
   // Lets new connections reach every ready worker of this generation (at `weight` relative to
-  // other routable sockets), or steers them all away. A worker that turns ready later is routed
-  // at the generation's weight then.
-  route(routable: boolean, weight = FULL_WEIGHT): void {
-    this.#deps.sockets.routeMany([this.routing(routable, weight)]);
-  }
-
-  // The change route() makes, for SocketPlan.routeMany to apply with another generation's at once.
+  // other routable sockets), or steers them all away: the change, for SocketPlan.routeMany to
+  // apply with another generation's at once. A worker that turns ready later is routed at the
+  // generation's weight then.
   routing(routable: boolean, weight = FULL_WEIGHT): { sockets: WorkerSockets[]; routable: boolean; weight: number } {
     this.#weight = weight;
     const chosen = this.#slots.filter((slot) => !routable || slot.worker?.state === 'ready');
@@ -290,10 +286,6 @@ export class Generation extends EventEmitter<GenerationEvents> {
         };
       }),
     };
-  }
-
-  crashLooping(): boolean {
-    return this.#slots.some((slot) => slot.crashLooping);
   }
 
   #spawn(slot: Slot): void {
