@@ -39,6 +39,16 @@ export class ControlServer {
     this.path = path;
     this.#log = log;
     this.#server = net.createServer({ pauseOnConnect: true }, (socket) => this.#accept(socket, handler));
+    // An 'error' with no listener is thrown from the event loop and would end the daemon. Node
+    // reports a failed accept() this way; libuv keeps the socket listening after it.
+    this.#server.on('error', (error: NodeJS.ErrnoException) => {
+      if (!this.#server.listening) return; // listen() rejects with it
+      this.#log.error(
+        { err: error, path: this.path },
+        `control socket ${this.path}: ${error.syscall ?? 'a call'} failed (${error.code ?? error.message}); it keeps listening. ` +
+          'If this repeats, the supervisor is out of file descriptors: raise its limit (LimitNOFILE= in the unit, ulimit -n)',
+      );
+    });
   }
 
   async listen(): Promise<void> {
@@ -86,6 +96,8 @@ export class ControlServer {
 
   #accept(socket: net.Socket, handler: RequestHandler): void {
     const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    // A client that hangs up mid-answer (EPIPE, ECONNRESET) is its own business, refused or not.
+    socket.on('error', () => socket.destroy());
     const hungUp = new AbortController();
     socket.once('close', () => hungUp.abort());
     const send = (frame: Frame) => {
@@ -112,7 +124,6 @@ export class ControlServer {
     }
     this.#connections.add(socket);
     socket.on('close', () => this.#connections.delete(socket));
-    socket.on('error', () => socket.destroy());
     // A deadline from the connection's start, not an idle timeout: a client that sends its request
     // a byte at a time (a slowloris) is cut off like one that sends nothing.
     const deadline = setTimeout(() => {

@@ -403,6 +403,7 @@ export class NotifySocket {
   #closed = false;
   readonly #listeners: Array<(message: NotifyMessage) => void> = [];
   readonly #errorListeners: Array<(error: SyscallError) => void> = [];
+  #failure: SyscallError | null = null;
 
   private constructor(path: string, fd: number) {
     this.path = path;
@@ -430,6 +431,11 @@ export class NotifySocket {
     return this.#closed;
   }
 
+  /** The recvmsg failure that stopped this socket receiving, or null while it receives. */
+  get failure(): SyscallError | null {
+    return this.#failure;
+  }
+
   /** Calls listener for every datagram; the first listener starts watching the socket. */
   onMessage(listener: (message: NotifyMessage) => void): void {
     if (this.#closed) throw new Error(`NotifySocket ${this.path}: onMessage after close()`);
@@ -439,7 +445,8 @@ export class NotifySocket {
 
   /**
    * Receives a failed recvmsg (after which the socket stops watching). Without an error listener
-   * the error is thrown from the event loop, like an EventEmitter's unhandled 'error'.
+   * the error is kept in `failure` and emitted as a process warning, never thrown: it would be
+   * thrown from the event loop, and end the process that owns the socket.
    */
   onError(listener: (error: SyscallError) => void): void {
     this.#errorListeners.push(listener);
@@ -492,7 +499,8 @@ export class NotifySocket {
       address: this.path,
       hint: 'the notify socket stopped receiving: close it and bind a new one',
     });
-    if (this.#errorListeners.length === 0) throw error;
+    this.#failure = error;
+    if (this.#errorListeners.length === 0) process.emitWarning(error);
     for (const listener of [...this.#errorListeners]) listener(error);
   }
 }

@@ -142,6 +142,40 @@ describe('NotifySocket', { timeout: 30_000 }, () => {
     assert.equal(stdout, 'uncaught listener failed on READY=1\n');
   });
 
+  // The daemon's notify socket must not end the daemon when recvmsg fails. To make it fail, the fd
+  // under the watch is closed while a duplicate keeps the socket alive: epoll still reports the
+  // socket readable under the old fd number, where recvmsg now gets EBADF.
+  test('a failed recvmsg is never thrown: kept in failure, a process warning without a listener, the listener with one', async () => {
+    const name = abstractName();
+    const script = `
+      const { NotifySocket, notifySend, dupFd, closeFd } = await import(${JSON.stringify(nativeModule)});
+      process.on('uncaughtException', (error) => { console.log('uncaught ' + error.message); process.exit(1); });
+      process.on('warning', (warning) => console.log('warning ' + warning.name + ' ' + warning.syscall + ' ' + warning.code));
+      for (const subscribed of [false, true]) {
+        const socket = NotifySocket.bind(${JSON.stringify(name)} + subscribed);
+        socket.onMessage((message) => console.log('message ' + message.text));
+        if (subscribed) socket.onError((error) => console.log('listener ' + error.syscall + ' ' + error.code));
+        await new Promise((resolve) => setTimeout(resolve, 20)); // libuv adds the fd to epoll on the loop's next turn
+        const keep = dupFd(socket.fd);
+        closeFd(socket.fd);
+        notifySend(socket.path, 'READY=1');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        console.log('failure ' + socket.failure?.message.split(';')[0]);
+        closeFd(keep);
+        socket.close();
+      }
+      console.log('still running');`;
+    const { code, stdout, stderr } = await runNode(script, {}).exited;
+    assert.equal(code, 0, stderr);
+    const path = (subscribed: boolean) => `${name}${subscribed}`;
+    assert.equal(
+      stdout,
+      `warning SyscallError recvmsg EBADF\nfailure recvmsg ${path(false)} failed: bad file descriptor (EBADF)\n` +
+        `listener recvmsg EBADF\nfailure recvmsg ${path(true)} failed: bad file descriptor (EBADF)\n` +
+        'still running\n',
+    );
+  });
+
   test('binding a name that is taken fails with EADDRINUSE and the fix', () => {
     const socket = bind(abstractName());
     assert.throws(() => NotifySocket.bind(socket.path), (error: unknown) => {

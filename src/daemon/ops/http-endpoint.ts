@@ -28,6 +28,17 @@ export class HttpEndpoint {
     });
     this.#server.keepAliveTimeout = 5_000;
     this.#server.requestTimeout = 10_000;
+    // An 'error' with no listener is thrown from the event loop and would end the daemon. Node
+    // reports a failed accept() this way; libuv keeps the socket listening after it. (Errors of
+    // one client's connection go to http's own 'clientError' handling.)
+    this.#server.on('error', (error: NodeJS.ErrnoException) => {
+      if (!this.#server.listening) return; // listen() rejects with it
+      log.error(
+        { err: error, metrics: address.text },
+        `metrics ${address.text}: ${error.syscall ?? 'a call'} failed (${error.code ?? error.message}); it keeps listening. ` +
+          'If this repeats, the supervisor is out of file descriptors: raise its limit (LimitNOFILE= in the unit, ulimit -n)',
+      );
+    });
   }
 
   // Binds the address; rejects with the listen error (EADDRINUSE, EACCES) named with the address.
