@@ -2,7 +2,7 @@
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ConfigError, defaultControlPath, loadConfig, formatDuration, parseDuration } from '../config/index.js';
+import { ConfigError, defaultClientSocket, loadConfig, formatDuration, parseDuration } from '../config/index.js';
 import { request, NoDaemonError } from '../control/client.js';
 import type { DaemonStatus, EventFrame, ResultFrame, Command } from '../control/protocol.js';
 import { createLogger } from '../log.js';
@@ -54,7 +54,7 @@ function loadOrExit(file: string, checkFilesystem = true) {
 function controlPath(args: TargetArgs): string {
   if (args.socket) return path.resolve(args.socket);
   if (args.config) return loadOrExit(args.config, false).control;
-  return defaultControlPath(path.resolve('supervisor.yaml'), process.env, process.getuid?.() ?? 0);
+  return defaultClientSocket();
 }
 
 async function ask(args: TargetArgs, command: Command, onEvent?: (event: EventFrame) => void): Promise<ResultFrame> {

@@ -18,6 +18,14 @@ export function defaultControlPath(configFile: string, env: NodeJS.ProcessEnv, u
   return join(dirname(resolve(configFile)), SOCKET_NAME);
 }
 
+/**
+ * Where a client looks for the daemon when it is given neither a socket nor a config: the default
+ * a supervisor.yaml in the current directory would get.
+ */
+export function defaultClientSocket(env: NodeJS.ProcessEnv = process.env, uid: number = process.getuid?.() ?? 0): string {
+  return defaultControlPath(resolve('supervisor.yaml'), env, uid);
+}
+
 /** Why `path` cannot be bound as a unix socket, or undefined when it can. */
 export function socketPathProblem(path: string, written: boolean): string | undefined {
   const bytes = Buffer.byteLength(path);

@@ -20,7 +20,7 @@ export function request(socketPath: string, body: Request, onEvent: (event: Even
 
 export class HungUpError extends Error {
   constructor() {
-    super('the client hung up before the result');
+    super('stopped waiting before the supervisor answered: what was asked goes on in the daemon; follow it with supervisor status or events');
     this.name = 'HungUpError';
   }
 }

@@ -154,6 +154,19 @@ export interface ReloadSummary {
   durationMs: number;
 }
 
+/** The `data` of a reload's result frame: what the daemon's reload ended with. */
+export interface ReloadResultData {
+  outcome: ReloadOutcome;
+  generation: number | null;
+  reason: string | null;
+  /** The failing worker's last output lines, on a rollback. */
+  lastLines: string[];
+  trigger: string;
+  release: { path: string; revision: string | null } | null;
+  startedAt: number; // ms since the epoch
+  durationMs: number;
+}
+
 export interface DaemonStatus {
   schema: typeof PROTOCOL_VERSION;
   pid: number;
