@@ -6,3 +6,4 @@ export { parseDuration, formatDuration } from './duration.js';
 export { defaultClientSocket, defaultControlPath, MAX_SOCKET_PATH_BYTES } from './control.js';
 export { parseListenAddress } from './address.js';
 export { RESERVED_ENV, DEFAULT_INHERIT_ENV, DRAIN_SIGNALS, LOSSLESS_MODES } from './schema.js';
+export { RESTART_ONLY_KEYS, RESTART_ONLY_REASONS, type RestartOnlyKey } from './restart-only.js';
