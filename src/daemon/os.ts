@@ -16,6 +16,7 @@ export interface DaemonOs {
 export interface NotifyEndpoint {
   readonly path: string;
   onMessage(listener: (message: NotifyMessage) => void): void;
+  onError(listener: (error: Error) => void): void;
   close(): void;
 }
 

@@ -77,6 +77,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const owner = this.#hub.deliver(message);
       if (owner === null) log.debug({ from: message.pid, text: message.text }, 'notify message from an unknown process ignored');
     });
+    this.#notifySocket.onError((error) =>
+      log.error({ err: error, notifySocket: this.#notifySocket.path }, `the notify socket stopped receiving (${error.message}): READY=1 from new workers cannot arrive, so reloads will roll back; restart the supervisor`),
+    );
     this.#deps = {
       sockets: this.#sockets,
       os: os.process,

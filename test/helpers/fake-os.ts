@@ -137,6 +137,7 @@ export class FakeOs implements DaemonOs {
     return {
       path: name,
       onMessage: (listener) => (this.#notify = listener),
+      onError: () => {},
       close: () => (this.#notify = null),
     };
   }

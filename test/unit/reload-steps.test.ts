@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -114,6 +114,21 @@ test('a worker that cannot even be spawned fails the reload, naming the error, a
   assert.equal(supervisor.state, 'running');
   failSpawn = false;
   assert.equal((await supervisor.reload('test').result).outcome, 'promoted');
+  await cleanup();
+});
+
+test('a config that changes a restart-only key is refused, naming the key and why, and nothing starts', async () => {
+  const { supervisor, os, write, cleanup } = await started();
+  const before = servingPids(supervisor);
+  const spawned = os.children.length;
+  write('v2');
+  const config = JSON.parse(readFileSync(supervisor.configFile, 'utf8'));
+  writeFileSync(supervisor.configFile, JSON.stringify({ ...config, backlog: 64 }));
+  const result = await supervisor.reload('test').result;
+  assert.equal(result.outcome, 'refused');
+  assert.match(result.reason ?? '', /config changes 'backlog', which a reload cannot apply \(an accept queue's length is fixed/);
+  assert.equal(os.children.length, spawned, 'no worker was started');
+  assert.deepEqual(servingPids(supervisor), before);
   await cleanup();
 });
 

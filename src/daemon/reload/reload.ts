@@ -1,5 +1,5 @@
 import type { Logger } from '../../log.js';
-import { loadConfig, type SupervisorConfig } from '../../config/index.js';
+import { loadConfig, RESTART_ONLY_KEYS, RESTART_ONLY_REASONS, type SupervisorConfig } from '../../config/index.js';
 import { describeRelease, type Release } from '../generation/release.js';
 import { WorkerNotReady, type Generation } from '../generation/generation.js';
 import { FULL_WEIGHT } from '../sockets/steering.js';
@@ -255,13 +255,10 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-// Settings a reload cannot change without dropping connections or the control channel.
+// A key only a restart can apply (RESTART_ONLY_KEYS, with the reason for each) refuses the reload.
 function restartOnlyChange(current: SupervisorConfig, next: SupervisorConfig): string | null {
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  for (const key of ['listen', 'socket', 'lossless', 'control', 'backlog', 'metrics'] as const) {
-    if (!same(current[key], next[key])) {
-      return `config changes '${key}', which a reload cannot apply: revert it and reload, or restart the supervisor to apply it`;
-    }
-  }
-  return null;
+  const changed = RESTART_ONLY_KEYS.find((key) => !same(current[key], next[key]));
+  if (changed === undefined) return null;
+  return `config changes '${changed}', which a reload cannot apply (${RESTART_ONLY_REASONS[changed]}): revert it and reload, or restart the supervisor to apply it`;
 }
