@@ -1,5 +1,5 @@
 import { HungUpError, NoDaemonError, openRequest } from '../control/client.js';
-import type { EventFrame, ResultFrame } from '../control/protocol.js';
+import type { EventFrame, ReloadResultData, ResultFrame } from '../control/protocol.js';
 import { formatDuration } from '../config/index.js';
 import { ExitCode } from '../control/exit-codes.js';
 import { isFancyTerminal, ReloadProgressView } from './progress.js';
@@ -59,7 +59,7 @@ export async function runReload(options: ReloadOptions, streams: Streams = { std
   try {
     const result = await call.result;
     view?.finish();
-    const data = result.data as { lastLines?: string[] } | undefined;
+    const data = result.data as ReloadResultData | undefined;
     if (json) {
       print(result);
     } else if (result.ok) {

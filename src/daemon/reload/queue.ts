@@ -1,17 +1,9 @@
 import { EventEmitter } from 'node:events';
-import type { ReloadOutcome, ReloadPhase, ReloadPhaseFields, ReloadProgress } from '../../control/protocol.js';
+import type { ReloadPhase, ReloadPhaseFields, ReloadProgress, ReloadResultData } from '../../control/protocol.js';
 
 
-export interface ReloadResult {
-  outcome: ReloadOutcome;
-  generation: number | null;
-  reason: string | null;
-  lastLines: string[];
-  trigger: string;
-  release: { path: string; revision: string | null } | null; // what the new generation ran (or would have)
-  startedAt: number;
-  durationMs: number;
-}
+// The result frame's data: what the CLI and the client face read back.
+export type ReloadResult = ReloadResultData;
 
 // One reload as callers see it: progress events while it runs, then one result.
 export class ReloadRun extends EventEmitter<{ progress: [ReloadProgress] }> {
