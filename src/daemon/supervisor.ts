@@ -14,6 +14,9 @@ import type { DaemonStatus, ReloadSummary } from '../control/protocol.js';
 import { LifecycleBus } from './events.js';
 import { SlowStart } from './reload/slow-start.js';
 import { FULL_WEIGHT } from './sockets/steering.js';
+import { choosePriorityMechanism, type PriorityChoice } from './process/priority.js';
+import { readSchedulingFacts } from './process/scheduling-facts.js';
+import { warmingReport } from './generation/warming.js';
 
 export interface SupervisorEvents {
   'state-change': [{ from: SupervisorState; to: SupervisorState }];
@@ -39,6 +42,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #log: Logger;
   readonly #sockets: SocketPlan;
   readonly #lossless: LosslessReport;
+  readonly #priority: PriorityChoice = choosePriorityMechanism(readSchedulingFacts());
   readonly #hub = new NotifyHub();
   readonly #notifySocket: NotifySocket;
   readonly #deps: GenerationDeps;
@@ -76,6 +80,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       shimPath,
       notifySocketPath: this.#notifySocket.path,
       events: this.events,
+      priority: this.#priority,
     };
     this.#reloads = new ReloadQueue((run) => this.#runReload(run));
   }
@@ -97,6 +102,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (this.#config.slowStartMs > 0 && !this.#sockets.steering) {
       this.#log.warn({ slowStartMs: this.#config.slowStartMs, socket: this.#sockets.mode }, 'slow_start needs steering (socket: reuseport with lossless: auto or steer): each new generation takes every new connection at once; remove slow_start or use steering');
     }
+    this.#log.info({ mechanism: this.#priority.mechanism, nice: this.#config.ready.nice }, `warming priority: ${this.#priority.mechanism}: ${this.#priority.reason}`);
     const first = this.#newGeneration(this.#config, 'serving');
     this.#serving = first;
     const onReady = ({ ready, total }: { ready: number; total: number }) => {
@@ -137,6 +143,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       generations: generations.map((gen) => gen.status()),
       lastReload: this.#lastReload ? summarize(this.#lastReload) : null,
       eventSubscribers: this.events.subscribers(),
+      warming: warmingReport(this.#config, this.#priority, this.#sockets.steering),
       slowStart: this.#shift ? { generation: this.#shift.generation, from: this.#shift.from, share: Math.round(this.#shift.share * 1000) / 1000, remainingMs: Math.max(0, Math.round(this.#shift.endsAt - Date.now())) } : null,
     };
   }

@@ -5,7 +5,8 @@ import { Worker } from '../process/worker.js';
 import { NotReadyError, waitUntilReady, type ProbeTarget } from './readiness.js';
 import { groupListensOn } from '../process/listen-owner.js';
 import type { Release } from './release.js';
-import { restoreNormalPriority } from '../process/priority.js';
+import type { PriorityChoice } from '../process/priority.js';
+import { WorkerWarming, warmingEnvironment } from './warming.js';
 import { restartDelay, STABLE_AFTER_MS } from './backoff.js';
 import type { NotifyHub } from './notify-hub.js';
 import { queueDepth, type SocketPlan, type WorkerSockets } from '../sockets/plan.js';
@@ -22,12 +23,14 @@ export interface GenerationDeps {
   shimPath: string;
   notifySocketPath: string;
   events: LifecycleBus; // lifecycle facts for `supervisor events` and the metrics
+  priority: PriorityChoice; // how a warming worker's CPU priority is lowered on this machine
 }
 
 interface Slot {
   index: number;
   worker: Worker | null;
   sockets: WorkerSockets | null;
+  warming: WorkerWarming | null; // the worker's way into service: priority, warm-up
   restarts: number;
   consecutiveFailures: number;
   bootFailures: number;
@@ -91,6 +94,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
       index: index + 1,
       worker: null,
       sockets: null,
+      warming: null,
       restarts: 0,
       consecutiveFailures: 0,
       bootFailures: 0,
@@ -248,6 +252,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
           crashLooping: slot.crashLooping,
           acceptQueue: slot.sockets?.owned ? queueDepth(slot.sockets.fds) : null,
           lastExit: slot.lastExit,
+          warming: live?.state === 'starting' && slot.warming ? slot.warming.status() : null,
         };
       }),
     };
@@ -283,6 +288,8 @@ export class Generation extends EventEmitter<GenerationEvents> {
     slot.worker = worker;
     slot.sockets = sockets;
     const log = this.#log.child({ worker: slot.index, pid: worker.pid });
+    const warming = new WorkerWarming(worker, config.ready, this.#deps.priority, log);
+    slot.warming = warming;
     log.info({ cwd: this.cwd, command: config.command }, 'worker started');
     const events = this.#deps.events;
     events.publish('worker-started', { gen: this.id, worker: slot.index, pid: worker.pid, restart: slot.restarts });
@@ -303,22 +310,22 @@ export class Generation extends EventEmitter<GenerationEvents> {
     const probe: ProbeTarget = {
       address: first,
       route: (sourcePort) => plan.addProbe(sockets, sourcePort),
+      ...(plan.steering ? { routeBlock: (size: number) => plan.addProbeBlock(sockets, size) } : {}),
       ...(config.socket === 'self' ? { owner: () => groupListensOn(worker.pid, first.port) } : {}),
       ...(sockets.owned ? { queueEmpty: () => (queueDepth(sockets.fds.slice(0, 1)) ?? 0) === 0 } : {}),
     };
-    waitUntilReady({
+    // Ready, then warmed up (ready.warmup), then in service at normal priority.
+    const warm = waitUntilReady({
       worker,
       ready: config.ready,
       probe,
       notified,
       signal: this.#abort.signal,
-    }).then(
+    }).then(() => warming.warmUp(probe, this.#abort.signal));
+    warm.then(
       () => {
+        warming.finish();
         if (!worker.alive || worker.state !== 'starting') return;
-        if (config.ready.nice > 0) {
-          const error = restoreNormalPriority(worker.pid);
-          if (error) log.warn({ err: error }, `cannot restore the worker's priority after ready.nice (${error.message}): run the supervisor as root, or remove ready.nice`);
-        }
         worker.markReady();
         slot.bootFailures = 0;
         slot.crashLooping = false;
@@ -326,6 +333,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
         this.emit('worker-ready', { slot: slot.index, pid: worker.pid, ready: this.readyCount(), total: this.#slots.length });
       },
       (error: NotReadyError) => {
+        warming.cancel();
         if (error.reason === 'aborted') return;
         const failure = new WorkerNotReady(worker, error);
         log.warn({ reason: error.reason, lastLines: failure.lastLines }, failure.message);
@@ -414,7 +422,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
       SUPERVISOR_DRAIN_SIGNAL: config.drain.signal,
       SUPERVISOR_DRAIN_TIMEOUT_MS: String(config.drain.timeoutMs),
       ...(config.drain.spreadMs > 0 ? { SUPERVISOR_DRAIN_SPREAD_MS: String(config.drain.spreadMs) } : {}),
-      ...(config.ready.nice > 0 ? { SUPERVISOR_NICE: String(config.ready.nice) } : {}),
+      ...warmingEnvironment(this.#deps.priority.mechanism, config.ready),
     });
     if (fdCount > 0) {
       env.LISTEN_FDS = String(fdCount);
