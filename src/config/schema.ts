@@ -239,6 +239,7 @@ export const warmupFields = {
   requests: wholeNumber(1, 1_000_000, 1000),
   paths: warmupPaths,
   concurrency: wholeNumber(1, 64, 4),
+  timeout: duration(100, HOUR, 5 * SECOND),
 };
 
 export const readyFields = {

@@ -20,6 +20,8 @@ export interface WarmupConfig {
   paths: string[];
   /** requests in flight at once */
   concurrency: number;
+  /** the warm-up stops after this long, done or not (the worker then serves less warm) */
+  timeoutMs: number;
 }
 
 export interface SupervisorConfig {

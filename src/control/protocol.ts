@@ -133,5 +133,5 @@ export interface DaemonStatus {
 
 export interface WarmingReport {
   priority: { mechanism: 'autogroup' | 'nice' | 'none'; reason: string; nice: number; rampMs: number };
-  warmup: { requests: number; paths: string[]; concurrency: number; available: boolean; reason: string | null } | null;
+  warmup: { requests: number; paths: string[]; concurrency: number; timeoutMs: number; available: boolean; reason: string | null } | null;
 }

@@ -65,6 +65,7 @@ export const statusSchema = z.strictObject({
       requests: z.number().int().min(1),
       paths: z.array(z.string().startsWith('/')).min(1),
       concurrency: z.number().int().min(1),
+      timeoutMs: z.number().int().min(1),
       available: z.boolean(),
       reason: z.string().nullable(),
     }).nullable(),

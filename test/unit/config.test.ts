@@ -244,7 +244,7 @@ describe('unknown keys', () => {
 
   it('says where a key at the wrong level belongs', () => {
     problemAt(`${MINIMAL}ready:\n  workers: 3\n`, 'ready.workers', 4, 3, /'workers' belongs at the top level/);
-    problemAt(`${MINIMAL}timeout: 3s\n`, 'timeout', 3, 1, /'timeout' belongs under ready: or under drain:/);
+    problemAt(`${MINIMAL}timeout: 3s\n`, 'timeout', 3, 1, /'timeout' belongs under ready: or under ready.warmup: or under drain:/);
   });
 });
 
@@ -488,11 +488,12 @@ describe('control', () => {
 describe('ready: warming priority and warm-up', () => {
   it('ready.warmup: absent is none, empty is every default, keys as written', () => {
     assert.equal(parse(MINIMAL).ready.warmup, null);
-    assert.deepEqual(parse(`${MINIMAL}ready:\n  warmup:\n`).ready.warmup, { requests: 1000, paths: ['/'], concurrency: 4 });
-    assert.deepEqual(parse(`${MINIMAL}ready:\n  warmup: { requests: 200, paths: [/, /api/items?limit=5], concurrency: 2 }\n`).ready.warmup, {
+    assert.deepEqual(parse(`${MINIMAL}ready:\n  warmup:\n`).ready.warmup, { requests: 1000, paths: ['/'], concurrency: 4, timeoutMs: 5000 });
+    assert.deepEqual(parse(`${MINIMAL}ready:\n  warmup: { requests: 200, paths: [/, /api/items?limit=5], concurrency: 2, timeout: 2s }\n`).ready.warmup, {
       requests: 200,
       paths: ['/', '/api/items?limit=5'],
       concurrency: 2,
+      timeoutMs: 2000,
     });
     assert.deepEqual(parse(`${MINIMAL}ready:\n  warmup: { paths: /healthz }\n`).ready.warmup?.paths, ['/healthz'], 'one path without a list');
   });
@@ -502,7 +503,7 @@ describe('ready: warming priority and warm-up', () => {
     problemAt(`${MINIMAL}ready:\n  warmup:\n    paths: [/, api]\n`, 'ready.warmup.paths[1]', 5, 16, /expected a path starting with "\/", such as \/healthz, got "api"/);
     problemAt(`${MINIMAL}ready:\n  warmup:\n    paths: []\n`, 'ready.warmup.paths', 5, 12, /a list of 1 to 100 paths/);
     problemAt(`${MINIMAL}ready:\n  warmup:\n    concurency: 3\n`, 'ready.warmup.concurency', 5, 5, /unknown key 'concurency' in ready.warmup: did you mean 'concurrency'\?/);
-    problemAt(`${MINIMAL}ready:\n  warmup: 100\n`, 'ready.warmup', 4, 11, /expected a mapping with requests:, paths:, concurrency:/);
+    problemAt(`${MINIMAL}ready:\n  warmup: 100\n`, 'ready.warmup', 4, 11, /expected a mapping with requests:, paths:, concurrency:, timeout:/);
   });
 
   it('ready.warmup needs the steering route to the one new worker', () => {

@@ -56,13 +56,16 @@ export class WorkerWarming {
     const outcome = await Promise.race([
       warmUp({ address: probe.address, routeBlock: probe.routeBlock }, plan, {
         signal,
-        deadline: worker.startedAt + this.#ready.timeoutMs,
+        // warmup.timeout, and never past ready.timeout: the worker is ready, only its warm-up is cut.
+        deadline: Math.min(Date.now() + plan.timeoutMs, worker.startedAt + this.#ready.timeoutMs),
         onProgress: (done, total) => (this.#warmup = { done, total }),
       }),
       exited,
     ]);
     exited.catch(() => {}); // settles when the worker exits one day; nobody waits for it then
-    this.#log.info({ requests: outcome.requests, connections: outcome.connections, durationMs: outcome.durationMs, statuses: outcome.statuses, nice: this.#priority.nice }, 'warm-up done');
+    const fields = { requests: outcome.requests, of: plan.requests, connections: outcome.connections, durationMs: outcome.durationMs, statuses: outcome.statuses, nice: this.#priority.nice };
+    if (!outcome.cutShort) this.#log.info(fields, 'warm-up done');
+    else this.#log.warn(fields, `warm-up cut short after ${outcome.durationMs} ms (ready.warmup.timeout or ready.timeout): ${outcome.requests} of ${plan.requests} requests answered; the worker goes into service less warm. On a busy machine this is expected; else raise ready.warmup.timeout or lower ready.warmup.requests`);
   }
 
   /** The worker joins the serving set: normal priority again. */
@@ -110,7 +113,10 @@ export function warmingReport(config: SupervisorConfig, choice: PriorityChoice, 
       ? { mechanism: 'none', reason: `ready.nice is 0: new workers start at normal priority (this machine would use ${choice.mechanism}: ${choice.reason})`, nice: 0, rampMs: 0 }
       : { mechanism: choice.mechanism, reason: choice.reason, nice: choice.mechanism === 'none' ? 0 : plan.startNice, rampMs: choice.mechanism === 'none' ? 0 : plan.rampMs };
   const warmup = ready.warmup && {
-    ...ready.warmup,
+    requests: ready.warmup.requests,
+    paths: ready.warmup.paths,
+    concurrency: ready.warmup.concurrency,
+    timeoutMs: ready.warmup.timeoutMs,
     available: steering,
     reason: steering ? null : warmupUnavailable,
   };
