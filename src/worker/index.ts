@@ -87,7 +87,7 @@ export async function serveHttp(handler: http.RequestListener, options: ServeOpt
     throw new RangeError(`reuseport-supervisor/worker: acceptors must be a whole number from 1 to ${MAX_ACCEPTORS}; got ${String(acceptors)}`);
   }
   // Before listening: in shared and self mode a listening worker takes client connections at once.
-  if (options.warmup !== undefined) await warmUpInProcess(handler, options.warmup);
+  if (options.warmup !== undefined) await warmUpInProcess(handler, options.warmup, trackHttpServer);
   const servers: http.Server[] = [];
   for (const target of listenTargets(plan)) {
     const server = http.createServer();

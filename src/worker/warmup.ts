@@ -45,10 +45,14 @@ export const WARMUP_USER_AGENT = 'reuseport-supervisor-worker-warmup';
 
 // A 5xx (or no answer) during warm-up means the app is not fit to serve: the worker exits
 // non-zero before READY=1, and the supervisor rolls the reload back.
-export async function warmUpInProcess(handler: http.RequestListener, warmup: Warmup): Promise<WarmupResult> {
+// `prepare` sets the private server up as the real ones are (serveHttp tracks their connections
+// for the drain), so that code is warm too.
+export async function warmUpInProcess(handler: http.RequestListener, warmup: Warmup, prepare: (server: http.Server) => void = () => {}): Promise<WarmupResult> {
   const plan = typeof warmup === 'function' ? null : checkPlan(warmup);
   const started = Date.now();
-  const server = http.createServer(handler);
+  const server = http.createServer();
+  prepare(server);
+  server.on('request', handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());

@@ -30,6 +30,17 @@ describe('warmUpInProcess', () => {
     assert.ok(seen.sockets.size > 100 && seen.sockets.size <= 104, `${seen.sockets.size} connections`);
   });
 
+  test('the private server is set up as the real ones are (prepare), before its first request', async () => {
+    const { seen, handler } = recorder();
+    let prepared: http.Server | null = null;
+    await warmUpInProcess(handler, { requests: 4 }, (server) => {
+      assert.equal(server.listening, false);
+      prepared = server;
+    });
+    assert.ok(prepared !== null);
+    assert.equal(seen.requests, 4);
+  });
+
   test('a function gets a fetch to the private server', async () => {
     const { seen, handler } = recorder();
     const result = await warmUpInProcess(handler, async (fetch) => {
