@@ -71,6 +71,11 @@ export function drainTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
   return ms === null ? 30_000 : Math.max(0, ms - 500);
 }
 
+/** How long the supervisor waits for this worker to be ready (ready.timeout): SUPERVISOR_READY_TIMEOUT_MS, else null. */
+export function readyTimeoutFromEnv(env: NodeJS.ProcessEnv): number | null {
+  return millisecondsFromEnv(env, 'SUPERVISOR_READY_TIMEOUT_MS');
+}
+
 /** Over how long the helper spreads closing keep-alive connections: SUPERVISOR_DRAIN_SPREAD_MS, else 0. */
 export function drainSpreadFromEnv(env: NodeJS.ProcessEnv): number {
   return millisecondsFromEnv(env, 'SUPERVISOR_DRAIN_SPREAD_MS') ?? 0;

@@ -5,6 +5,7 @@
 // costs only the warming process's own CPU, at its own (lowered) priority.
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readyTimeoutFromEnv } from './env.js';
 
 /** Requests the helper sends itself; half on new connections, half on keep-alive ones. */
 export interface WarmupPlan {
@@ -15,8 +16,9 @@ export interface WarmupPlan {
   /** requests in flight at once; default 4 */
   concurrency?: number;
   /**
-   * Stop after this long, done or not, and serve less warm (default 5000): on a busy machine a
-   * long warm-up must not run into the supervisor's ready.timeout. Keep it below that timeout.
+   * Stop after this long, done or not, and serve less warm: on a busy machine a long warm-up must
+   * not run into the supervisor's ready.timeout. Default: 5000, and at most half of
+   * SUPERVISOR_READY_TIMEOUT_MS less the time since the process started.
    */
   timeoutMs?: number;
 }
@@ -100,7 +102,7 @@ function checkPlan(plan: WarmupPlan): Required<WarmupPlan> {
   const requests = plan.requests ?? 1000;
   const paths = plan.paths ?? ['/'];
   const concurrency = plan.concurrency ?? 4;
-  const timeoutMs = plan.timeoutMs ?? 5000;
+  const timeoutMs = plan.timeoutMs ?? defaultTimeoutMs(readyTimeoutFromEnv(process.env));
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`reuseport-supervisor/worker: warmup.timeoutMs must be a number of milliseconds above 0; got ${String(timeoutMs)}`);
   if (!Number.isInteger(requests) || requests < 1) throw new RangeError(`reuseport-supervisor/worker: warmup.requests must be a whole number of at least 1; got ${String(requests)}`);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new RangeError(`reuseport-supervisor/worker: warmup.concurrency must be a whole number from 1 to 64; got ${String(concurrency)}`);
@@ -108,6 +110,15 @@ function checkPlan(plan: WarmupPlan): Required<WarmupPlan> {
     throw new RangeError(`reuseport-supervisor/worker: warmup.paths must be a non-empty list of paths starting with "/"; got ${JSON.stringify(paths)}`);
   }
   return { requests, paths, concurrency, timeoutMs };
+}
+
+const DEFAULT_TIMEOUT_MS = 5000;
+
+// Half the supervisor's ready.timeout, less what starting took already: the warm-up ends well
+// before the supervisor would give up on the worker. At least 1 ms (a warm-up cut short at once).
+export function defaultTimeoutMs(readyTimeoutMs: number | null, uptimeMs = process.uptime() * 1000): number {
+  if (readyTimeoutMs === null) return DEFAULT_TIMEOUT_MS;
+  return Math.max(1, Math.min(DEFAULT_TIMEOUT_MS, Math.floor(readyTimeoutMs / 2 - uptimeMs)));
 }
 
 function send(port: number, path: string, init: WarmupRequest, agent: http.Agent | false): Promise<{ status: number; body: string }> {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import type * as http from 'node:http';
 import { describe, test } from 'node:test';
-import { WARMUP_USER_AGENT, warmUpInProcess } from '../../src/worker/warmup.js';
+import { defaultTimeoutMs, WARMUP_USER_AGENT, warmUpInProcess } from '../../src/worker/warmup.js';
 
 function recorder(status = (_path: string) => 200) {
   const seen = { requests: 0, paths: {} as Record<string, number>, sockets: new Set<unknown>(), agents: new Set<string>() };
@@ -73,4 +73,11 @@ describe('warmUpInProcess', () => {
     await assert.rejects(warmUpInProcess(handler, { paths: ['api'] }), /warmup.paths must be a non-empty list of paths starting with "\/"/);
     assert.equal(seen.requests, 0);
   });
+});
+
+test('the default warm-up time: 5 s, and at most half the supervisor\'s ready.timeout less the start-up so far', () => {
+  assert.equal(defaultTimeoutMs(null, 300), 5000);
+  assert.equal(defaultTimeoutMs(30_000, 300), 5000);
+  assert.equal(defaultTimeoutMs(5000, 300), 2200);
+  assert.equal(defaultTimeoutMs(2000, 1500), 1, 'no time left: cut short at once');
 });

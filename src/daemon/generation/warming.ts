@@ -90,9 +90,16 @@ export function agingPlan(ready: ReadyConfig): { startNice: number; rampMs: numb
   return { startNice: ready.nice, rampMs: Math.min(ready.niceRampMs, Math.floor(ready.timeoutMs / 2)) };
 }
 
-/** SUPERVISOR_NICE for the exec shim: thread nice values are set before exec, so every thread inherits them. */
+/**
+ * What a starting worker is told: SUPERVISOR_READY_TIMEOUT_MS, so a worker warming itself up
+ * stops in time (the Node helper takes at most half of it); SUPERVISOR_NICE for the exec shim,
+ * which sets thread nice values before exec so every thread inherits them.
+ */
 export function warmingEnvironment(mechanism: PriorityMechanism, ready: ReadyConfig): Record<string, string> {
-  return mechanism === 'nice' && ready.nice > 0 ? { SUPERVISOR_NICE: String(ready.nice) } : {};
+  return {
+    SUPERVISOR_READY_TIMEOUT_MS: String(ready.timeoutMs),
+    ...(mechanism === 'nice' && ready.nice > 0 ? { SUPERVISOR_NICE: String(ready.nice) } : {}),
+  };
 }
 
 function describePriorityError(mechanism: PriorityMechanism, pid: number, wanted: number, error: NodeJS.ErrnoException): string {
