@@ -54,6 +54,7 @@ describe('reading the facts', () => {
     const enabled = new Set(['/system.slice']);
     assert.deepEqual(cpuCgroupOf(parseProcCgroup('0::/system.slice/app.service'), (path) => enabled.has(path)), { version: 2, path: '/system.slice' });
     assert.equal(cpuCgroupOf(parseProcCgroup('0::/user.slice/session-1.scope'), () => false), null, 'no cpu controller below the root');
+    assert.deepEqual(cpuCgroupOf(parseProcCgroup('0::/'), (path) => path === '/'), { version: 2, path: '/' }, 'a container: its own cgroup seen as "/" has cpu.weight');
   });
 
   it('may lower nice with CAP_SYS_NICE or RLIMIT_NICE >= 20', () => {

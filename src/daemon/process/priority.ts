@@ -22,7 +22,9 @@ export interface PriorityChoice {
 
 export function choosePriorityMechanism(facts: SchedulingFacts): PriorityChoice {
   if (facts.cpuCgroup !== null) {
-    const where = `the supervisor runs in cpu cgroup ${facts.cpuCgroup.path} (cgroup v${facts.cpuCgroup.version}), where autogroup does not apply and thread nice values rank its workers`;
+    const { path, version } = facts.cpuCgroup;
+    const cgroup = path === '/' ? `a container's cpu cgroup ("/" in its cgroup namespace, cgroup v${version})` : `cpu cgroup ${path} (cgroup v${version})`;
+    const where = `the supervisor runs in ${cgroup}, where autogroup does not apply and thread nice values rank its workers`;
     return niceIfAllowed(where);
   }
   if (facts.autogroup === true) {

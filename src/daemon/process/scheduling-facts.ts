@@ -1,4 +1,4 @@
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // What decides how the kernel shares CPU between a warming worker and the workers serving beside
@@ -24,9 +24,12 @@ export function readSchedulingFacts(): SchedulingFacts {
   const cgroups = parseProcCgroup(readOr('/proc/self/cgroup', ''));
   const v2Root = cgroup2Mount(readOr('/proc/self/mountinfo', ''));
   const hasCpu = (path: string) => readOr(join(v2Root ?? '/nonexistent', path, 'cgroup.controllers'), '').split(/\s+/).includes('cpu');
+  // cpu.weight exists exactly where the cpu controller is enabled, never in the real root: also
+  // inside a cgroup namespace (a container), where the container's cgroup shows as "/".
+  const weighs = (path: string) => existsSync(join(v2Root ?? '/nonexistent', path, 'cpu.weight'));
   return {
     autogroup: readAutogroupEnabled(),
-    cpuCgroup: cpuCgroupOf(cgroups, v2Root === null ? () => false : hasCpu),
+    cpuCgroup: cpuCgroupOf(cgroups, v2Root === null ? () => false : weighs),
     delegatedCgroup: delegatedCgroupOf(cgroups, v2Root, hasCpu),
     canLowerNice: canLowerNice(readOr('/proc/self/status', ''), readOr('/proc/self/limits', '')),
   };
@@ -60,17 +63,18 @@ export function cgroup2Mount(mountinfo: string): string | null {
 /**
  * The cpu cgroup the supervisor (and so every worker) runs in, when it is not the root one. A v1
  * hierarchy with the cpu controller decides if there is one; else in v2 the nearest cgroup, from
- * the supervisor's own upwards, that has the cpu controller enabled.
+ * the supervisor's own up to "/" (a container's own cgroup, seen through its cgroup namespace),
+ * that has the cpu controller enabled (`v2Weighs`: it has a cpu.weight file).
  */
-export function cpuCgroupOf(cgroups: { hierarchy: number; controllers: string[]; path: string }[], v2HasCpu: (path: string) => boolean): SchedulingFacts['cpuCgroup'] {
+export function cpuCgroupOf(cgroups: { hierarchy: number; controllers: string[]; path: string }[], v2Weighs: (path: string) => boolean): SchedulingFacts['cpuCgroup'] {
   const v1 = cgroups.find((entry) => entry.hierarchy !== 0 && entry.controllers.includes('cpu'));
   if (v1) return v1.path === '/' ? null : { version: 1, path: v1.path };
   const v2 = cgroups.find((entry) => entry.hierarchy === 0);
-  if (!v2) return null;
-  for (let path = v2.path; path !== '/' && path !== ''; path = path.slice(0, path.lastIndexOf('/')) || '/') {
-    if (v2HasCpu(path)) return { version: 2, path };
+  if (!v2 || v2.path === '') return null;
+  for (let path = v2.path; ; path = path.slice(0, path.lastIndexOf('/')) || '/') {
+    if (v2Weighs(path)) return { version: 2, path };
+    if (path === '/') return null;
   }
-  return null;
 }
 
 function delegatedCgroupOf(cgroups: { hierarchy: number; controllers: string[]; path: string }[], v2Root: string | null, hasCpu: (path: string) => boolean): SchedulingFacts['delegatedCgroup'] {
