@@ -11,7 +11,7 @@ import { constants } from 'node:os';
  */
 export const WORKER_ENV_NAMES = [
   'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET',
-  'SUPERVISOR_GENERATION', 'SUPERVISOR_WORKER', 'SUPERVISOR_PID', 'SUPERVISOR_DRAIN_SIGNAL', 'SUPERVISOR_DRAIN_TIMEOUT_MS', 'SUPERVISOR_DRAIN_SPREAD_MS', 'SUPERVISOR_NICE',
+  'SUPERVISOR_GENERATION', 'SUPERVISOR_WORKER', 'SUPERVISOR_PID', 'SUPERVISOR_DRAIN_SIGNAL', 'SUPERVISOR_DRAIN_TIMEOUT_MS', 'SUPERVISOR_DRAIN_SPREAD_MS', 'SUPERVISOR_NICE', 'SUPERVISOR_READY_TIMEOUT_MS',
   'PORT', 'HOST',
 ] as const;
 
@@ -45,8 +45,10 @@ export interface WorkerEnvironmentInput {
   /** The worker's slot, 1..workers. */
   worker: number;
   drain: { signal: string; timeoutMs: number; spreadMs: number };
-  /** ready.nice; 0 when the worker starts at normal priority. */
+  /** The thread nice value the worker starts at, for it to keep its own threads there; 0: none. */
   nice: number;
+  /** ready.timeout: how long the worker has to be ready (an in-process warm-up stays within it). */
+  readyTimeoutMs: number;
 }
 
 /**
@@ -72,6 +74,7 @@ export function workerEnvironment(input: WorkerEnvironmentInput): Record<string,
     SUPERVISOR_DRAIN_TIMEOUT_MS: String(input.drain.timeoutMs),
     ...(input.drain.spreadMs > 0 ? { SUPERVISOR_DRAIN_SPREAD_MS: String(input.drain.spreadMs) } : {}),
     ...(input.nice > 0 ? { SUPERVISOR_NICE: String(input.nice) } : {}),
+    SUPERVISOR_READY_TIMEOUT_MS: String(input.readyTimeoutMs),
     ...(input.listenFds > 0 ? { LISTEN_FDS: String(input.listenFds), LISTEN_FDNAMES: encodeListenFdNames(input.listen) } : {}),
   };
   return Object.assign(env, contract);
@@ -178,6 +181,11 @@ export function listenPlan(env: NodeJS.ProcessEnv, standalonePort?: number): Lis
 export function drainTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
   const ms = millisecondsFromEnv(env, 'SUPERVISOR_DRAIN_TIMEOUT_MS');
   return ms === null ? 30_000 : Math.max(0, ms - 500);
+}
+
+/** How long the supervisor waits for this worker to be ready (ready.timeout): SUPERVISOR_READY_TIMEOUT_MS, else null. */
+export function readyTimeoutFromEnv(env: NodeJS.ProcessEnv): number | null {
+  return millisecondsFromEnv(env, 'SUPERVISOR_READY_TIMEOUT_MS');
 }
 
 /** Over how long the helper spreads closing keep-alive connections: SUPERVISOR_DRAIN_SPREAD_MS, else 0. */

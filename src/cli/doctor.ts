@@ -1,6 +1,6 @@
 import os from 'node:os';
 import type { SupervisorConfig } from '../config/index.js';
-import { LosslessUnavailable, probeSteering, readMigrateReq, resolveLossless } from '../daemon/index.js';
+import { agingPlan, agingSteps, cgroupWeightNote, choosePriorityMechanism, LosslessUnavailable, probeSteering, readMigrateReq, readSchedulingFacts, resolveLossless } from '../daemon/index.js';
 import { nativeStatus } from '../native/index.js';
 import { ExitCode } from '../control/exit-codes.js';
 
@@ -27,6 +27,8 @@ export function runDoctor(config: SupervisorConfig | null, json: boolean): numbe
   const steering = native.error ? { ok: false, error: native.error } : probeSteering();
   findings.push({ check: 'reuseport steering (SO_ATTACH_REUSEPORT_CBPF)', ok: steering.ok, detail: steering.ok ? 'attaches' : `fails: ${steering.error}` });
 
+  findings.push(...warmingFindings(config, steering.ok));
+
   const socket = config?.socket ?? 'reuseport';
   const lossless = config?.lossless ?? 'auto';
   let verdict: { ok: boolean; mechanisms: string[]; guarantee: string };
@@ -45,4 +47,28 @@ export function runDoctor(config: SupervisorConfig | null, json: boolean): numbe
     process.stdout.write(`\n${subject}\n  mechanisms: ${verdict.mechanisms.join(' + ') || 'none'}\n  ${verdict.guarantee}\n`);
   }
   return verdict.ok ? ExitCode.ok : ExitCode.failed;
+}
+
+// How a new worker's warm-up is kept off the serving workers' CPU here: the facts, the mechanism
+// chosen from them, and for a config its aging schedule and whether its warm-up can be routed.
+function warmingFindings(config: SupervisorConfig | null, steers: boolean): Finding[] {
+  const facts = readSchedulingFacts();
+  const choice = choosePriorityMechanism(facts);
+  const findings: Finding[] = [
+    { check: 'kernel.sched_autogroup_enabled', ok: null, detail: facts.autogroup === null ? 'not available (no autogroup in this kernel)' : facts.autogroup ? '1: every session (each worker) is its own scheduling group' : '0' },
+    { check: 'cpu cgroup of the supervisor', ok: null, detail: facts.cpuCgroup ? `${facts.cpuCgroup.path} (cgroup v${facts.cpuCgroup.version}): autogroup does not apply inside it` : 'the root one: autogroup applies' },
+    { check: 'cgroup v2 cpu.weight per generation', ok: null, detail: cgroupWeightNote(facts) },
+  ];
+  const wanted = config !== null && config.ready.nice > 0;
+  findings.push({ check: 'warming priority', ok: choice.mechanism !== 'none' ? true : wanted ? false : null, detail: `${choice.mechanism}: ${choice.reason}` });
+  if (config !== null && wanted && choice.mechanism !== 'none') {
+    const steps = agingSteps(agingPlan(config.ready));
+    const shown = steps.filter((_, index) => index % 5 === 0 || index === steps.length - 1).map(([at, nice]) => `${nice} at ${at} ms`);
+    findings.push({ check: 'warming priority schedule', ok: null, detail: `ready.nice ${config.ready.nice} -> 0 while not ready: ${shown.join(', ')}` });
+  }
+  if (config?.ready.warmup) {
+    const routed = config.socket === 'reuseport' && config.lossless !== 'migrate' && config.lossless !== 'off' && steers;
+    findings.push({ check: 'ready.warmup', ok: routed, detail: routed ? `${config.ready.warmup.requests} requests to each new worker through its own socket before it serves` : 'not available: warm-up requests need steering to reach the one new worker (see reuseport steering above)' });
+  }
+  return findings;
 }

@@ -23,6 +23,8 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
     `config ${status.config}`,
     `lossless: ${status.lossless.mechanisms.length > 0 ? status.lossless.mechanisms.join(' + ') : 'none'} (${status.lossless.guarantee})`,
   ];
+  // A daemon older than the warming fields sends none (schema 1 only adds fields).
+  if (status.warming) lines.push(renderWarming(status.warming));
   if (status.sharedAcceptQueue !== null) lines.push(`shared listener accept queue: ${status.sharedAcceptQueue}`);
   if (status.slowStart) {
     const { generation, from, share, remainingMs } = status.slowStart;
@@ -31,7 +33,7 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
   const rows = [['GEN', 'GEN STATE', 'WORKER', 'PID', 'STATE', 'UPTIME', 'READY SINCE', 'RESTARTS', 'QUEUE', 'NOTE']];
   for (const gen of status.generations) {
     for (const worker of gen.workers) {
-      const note = worker.crashLooping ? `CRASH LOOP (last: ${worker.lastExit ?? '?'})` : worker.state === 'backoff' ? `restarting (last: ${worker.lastExit ?? '?'})` : '';
+      const note = worker.crashLooping ? `CRASH LOOP (last: ${worker.lastExit ?? '?'})` : worker.state === 'backoff' ? `restarting (last: ${worker.lastExit ?? '?'})` : worker.warming ? warmingNote(worker.warming) : '';
       rows.push([
         String(gen.generation),
         gen.state,
@@ -60,6 +62,18 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
     lines.push('last reload: none since start');
   }
   return lines.join('\n');
+}
+
+function renderWarming(warming: DaemonStatus['warming']): string {
+  const { priority, warmup } = warming;
+  const lowered = priority.mechanism === 'none' ? `normal priority (${priority.reason})` : `${priority.mechanism} nice ${priority.nice} -> 0 over ${formatSeconds(priority.rampMs)} (${priority.reason})`;
+  const warm = warmup === null ? 'no supervisor warm-up' : warmup.available ? `warm-up ${warmup.requests} requests, ${warmup.concurrency} at a time, on ${warmup.paths.join(' ')}` : `warm-up NOT AVAILABLE: ${warmup.reason}`;
+  return `warming: ${warm}; starting workers at ${lowered}`;
+}
+
+function warmingNote(warming: NonNullable<DaemonStatus['generations'][number]['workers'][number]['warming']>): string {
+  const parts = [warming.nice === null ? null : `nice ${warming.nice}`, warming.warmup ? `warm-up ${warming.warmup.done}/${warming.warmup.total}` : null];
+  return parts.filter((part) => part !== null).join(', ');
 }
 
 export function renderReloadEvent(event: EventFrame): string {

@@ -6,7 +6,26 @@ import type { PathProblem } from './errors.js';
 import { drainFields, readyFields, restartFields, topFields } from './schema.js';
 
 export function crossChecks(raw: Record<string, unknown>): PathProblem[] {
-  return [...restartChecks(mapping(raw.restart)), ...readyChecks(mapping(raw.ready)), ...losslessChecks(raw), ...watchChecks(raw), ...metricsChecks(raw), ...drainChecks(mapping(raw.drain))];
+  return [...restartChecks(mapping(raw.restart)), ...readyChecks(mapping(raw.ready)), ...warmupChecks(raw), ...losslessChecks(raw), ...watchChecks(raw), ...metricsChecks(raw), ...drainChecks(mapping(raw.drain))];
+}
+
+// The supervisor's warm-up reaches the one worker under test only through the steering program's
+// probe route; in other modes its requests would land on serving workers (or on whichever worker
+// the kernel picks). Whether the kernel attaches the program (lossless: auto) is known at start.
+function warmupChecks(raw: Record<string, unknown>): PathProblem[] {
+  const ready = mapping(raw.ready);
+  if (ready === undefined || !('warmup' in ready)) return [];
+  const socket = valueOf(topFields.socket, raw.socket);
+  const lossless = valueOf(topFields.lossless, raw.lossless);
+  if (socket === undefined || lossless === undefined) return [];
+  const fix = 'remove ready.warmup, or warm up inside the worker before it says READY=1 (the Node helper: serveHttp(handler, { warmup }))';
+  if (socket !== 'reuseport') {
+    return [{ path: ['ready', 'warmup'], value: ready.warmup, atKey: true, message: `needs socket: reuseport with steering (socket is ${socket}): only there can warm-up requests be routed to the one new worker; ${fix}` }];
+  }
+  if (lossless === 'migrate' || lossless === 'off') {
+    return [{ path: ['ready', 'warmup'], value: ready.warmup, atKey: true, message: `needs steering (lossless is ${lossless}): only the steering program can route warm-up requests to the one new worker; set lossless: auto or steer, or ${fix}` }];
+  }
+  return [];
 }
 
 // Connections still open at the drain deadline are cut: spreading the closes over the whole drain
@@ -84,6 +103,7 @@ function readyChecks(ready: Record<string, unknown> | undefined): PathProblem[] 
       });
     }
   }
+  problems.push(...niceChecks(ready));
   if (kind === 'delay') {
     const delay = valueOf(readyFields.delay, ready.delay);
     const timeout = valueOf(readyFields.timeout, ready.timeout);
@@ -96,6 +116,22 @@ function readyChecks(ready: Record<string, unknown> | undefined): PathProblem[] 
     }
   }
   return problems;
+}
+
+// nice_ramp without a nice value to ramp from, or one that outlasts the timeout: the config would
+// claim a priority schedule the worker never gets.
+function niceChecks(ready: Record<string, unknown>): PathProblem[] {
+  if (!('nice_ramp' in ready)) return [];
+  const nice = valueOf(readyFields.nice, ready.nice);
+  const ramp = valueOf(readyFields.nice_ramp, ready.nice_ramp);
+  const timeout = valueOf(readyFields.timeout, ready.timeout);
+  if (nice === 0) {
+    return [{ path: ['ready', 'nice_ramp'], value: ready.nice_ramp, atKey: true, message: `applies only when ready.nice is above 0 (it is 0${'nice' in ready ? '' : ', the default'}): set nice (19 lets the serving workers go first), or remove nice_ramp` }];
+  }
+  if (ramp !== undefined && timeout !== undefined && ramp >= timeout) {
+    return [{ path: ['ready', 'nice_ramp'], value: ready.nice_ramp, message: `ready.nice_ramp (${formatDuration(ramp)}) must be shorter than ready.timeout (${formatDuration(timeout)}${'timeout' in ready ? '' : ', the default'}): a worker still below normal priority at its timeout may have been starved, not broken; lower nice_ramp (half the timeout at most is a good rule) or raise timeout` }];
+  }
+  return [];
 }
 
 function mapping(value: unknown): Record<string, unknown> | undefined {

@@ -1,5 +1,5 @@
 // The config module's public API: the daemon and the CLI import from here only.
-export type { SocketMode, LosslessMode, ReadyKind, ListenAddress, SupervisorConfig, LoadOptions } from './types.js';
+export type { SocketMode, LosslessMode, ReadyKind, ListenAddress, SupervisorConfig, LoadOptions, WarmupConfig } from './types.js';
 export { ConfigError, formatProblem, type ConfigProblem } from './errors.js';
 export { loadConfig, parseConfig } from './load.js';
 export { parseDuration, formatDuration } from './duration.js';

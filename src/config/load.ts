@@ -113,7 +113,7 @@ function toConfig(file: string, v: ConfigValues, paths: { cwd: string; control: 
     cwd: paths.cwd,
     env: v.env,
     inheritEnv: v.inherit_env,
-    ready: { kind: v.ready.kind, timeoutMs: v.ready.timeout, path: v.ready.path, intervalMs: v.ready.interval, delayMs: v.ready.delay, nice: v.ready.nice },
+    ready: { kind: v.ready.kind, timeoutMs: v.ready.timeout, path: v.ready.path, intervalMs: v.ready.interval, delayMs: v.ready.delay, nice: v.ready.nice, niceRampMs: v.ready.nice_ramp, warmup: v.ready.warmup ? { requests: v.ready.warmup.requests, paths: v.ready.warmup.paths, concurrency: v.ready.warmup.concurrency, timeoutMs: v.ready.warmup.timeout } : null },
     drain: { signal: v.drain.signal, timeoutMs: v.drain.timeout, spreadMs: v.drain.spread },
     restart: { backoffMs: v.restart.backoff, maxMs: v.restart.max, crashLoop: v.restart.crash_loop },
     watch: v.watch.path === undefined ? null : { path: resolve(dirname(file), v.watch.path), debounceMs: v.watch.debounce, ignore: v.watch.ignore },

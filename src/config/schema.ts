@@ -147,20 +147,23 @@ const inheritEnv = field<string[]>({
   },
 });
 
+function requestPathProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string' || !value.startsWith('/')) return `expected a path starting with "/", such as /healthz, got ${describe(value)}`;
+  // The path goes into a raw request line; spaces or control characters would break it.
+  if (/[\s\x00-\x1f\x7f]/.test(value)) return 'the path cannot contain spaces or control characters: percent-encode them (%20)';
+  return undefined;
+}
+
 const httpPath = field<string>({
   expect: 'a path starting with "/", such as /healthz',
   default: '/',
   parse(value, report) {
-    if (typeof value !== 'string' || !value.startsWith('/')) {
-      report(`expected a path starting with "/", such as /healthz, got ${describe(value)}`);
+    const problem = requestPathProblem(value);
+    if (problem) {
+      report(problem);
       return undefined;
     }
-    // The path goes into a raw request line; spaces or control characters would break it.
-    if (/[\s\x00-\x1f\x7f]/.test(value)) {
-      report('the path cannot contain spaces or control characters: percent-encode them (%20)');
-      return undefined;
-    }
-    return value;
+    return value as string;
   },
 });
 
@@ -208,6 +211,34 @@ function mapping<T extends z.core.$ZodLooseShape>(shape: T, emptyIsDefault: bool
 /** A section (`ready:`) may be absent or left empty to take every default. */
 const section = <T extends z.core.$ZodLooseShape>(shape: T) => mapping(shape, true);
 
+const warmupPaths = field<string[]>({
+  expect: 'a list of paths starting with "/", such as [/, /api/items]',
+  default: ['/'],
+  show: (list) => `[${list.join(', ')}]`,
+  parse(value, report) {
+    const list = typeof value === 'string' ? [value] : value;
+    if (!Array.isArray(list) || list.length === 0 || list.length > 100) {
+      report(`expected a list of 1 to 100 paths starting with "/", such as [/, /api/items], got ${Array.isArray(list) ? `${list.length} paths` : describe(value)}`);
+      return undefined;
+    }
+    const paths: string[] = [];
+    list.forEach((item: unknown, index) => {
+      const problem = requestPathProblem(item);
+      if (problem) report(problem, typeof value === 'string' ? [] : [index]);
+      else paths.push(item as string);
+    });
+    return paths;
+  },
+});
+
+/** Requests the supervisor sends a new worker through its own socket before it serves (ready.warmup). */
+export const warmupFields = {
+  requests: wholeNumber(1, 1_000_000, 1000),
+  paths: warmupPaths,
+  concurrency: wholeNumber(1, 64, 4),
+  timeout: duration(100, HOUR, 5 * SECOND),
+};
+
 export const readyFields = {
   kind: oneOf(READY_KINDS, 'notify'),
   timeout: duration(100, HOUR, 10 * SECOND),
@@ -215,6 +246,9 @@ export const readyFields = {
   interval: duration(10, 10 * SECOND, 100),
   delay: duration(0, HOUR, SECOND),
   nice: wholeNumber(0, 19, 0),
+  nice_ramp: duration(0, HOUR, 3 * SECOND),
+  // Absent: no warm-up; written (even empty, `warmup:`): every key's default.
+  warmup: section(warmupFields).optional(),
 };
 
 export const drainFields = {
@@ -284,6 +318,7 @@ export type ConfigValues = z.output<typeof configSchema>;
 export const KNOWN_KEYS: Record<string, readonly string[]> = {
   '': Object.keys(topFields),
   ready: Object.keys(readyFields),
+  'ready.warmup': Object.keys(warmupFields),
   drain: Object.keys(drainFields),
   restart: Object.keys(restartFields),
   watch: Object.keys(watchFields),

@@ -14,6 +14,16 @@ export interface ListenAddress {
   text: string;
 }
 
+export interface WarmupConfig {
+  requests: number;
+  /** requested in turn, GET */
+  paths: string[];
+  /** requests in flight at once */
+  concurrency: number;
+  /** the warm-up stops after this long, done or not (the worker then serves less warm) */
+  timeoutMs: number;
+}
+
 export interface SupervisorConfig {
   /** absolute path of the config file */
   file: string;
@@ -30,7 +40,12 @@ export interface SupervisorConfig {
   cwd: string;
   env: Record<string, string>;
   inheritEnv: string[];
-  ready: { kind: ReadyKind; timeoutMs: number; path: string; intervalMs: number; delayMs: number; nice: number };
+  /**
+   * nice/niceRampMs: a new worker starts at this nice value (0: normal priority), raised step by step
+   * to 0 over niceRampMs while it is not ready. warmup: requests the supervisor sends each new worker
+   * through its own socket after it is ready and before it serves; null: none.
+   */
+  ready: { kind: ReadyKind; timeoutMs: number; path: string; intervalMs: number; delayMs: number; nice: number; niceRampMs: number; warmup: WarmupConfig | null };
   /** spreadMs: workers close their keep-alive connections over this window instead of all at the drain signal */
   drain: { signal: NodeJS.Signals; timeoutMs: number; spreadMs: number };
   restart: { backoffMs: number; maxMs: number; crashLoop: number };

@@ -127,6 +127,8 @@ export interface WorkerStatus {
   crashLooping: boolean;
   acceptQueue: number | null;
   lastExit: string | null;
+  /** A starting worker on its way into service: its warming nice value, the supervisor's warm-up progress; null once ready. */
+  warming: { nice: number | null; warmup: { done: number; total: number } | null } | null;
 }
 
 export interface GenerationStatus {
@@ -181,4 +183,11 @@ export interface DaemonStatus {
   eventSubscribers: number; // `supervisor events` clients connected now
   /** A slow start in progress: the promoted generation's share of new connections, and the time left. */
   slowStart: { generation: number; from: number; share: number; remainingMs: number } | null;
+  /** How new workers warm up before they serve: the CPU priority mechanism in use, and the supervisor's warm-up. */
+  warming: WarmingReport;
+}
+
+export interface WarmingReport {
+  priority: { mechanism: 'autogroup' | 'nice' | 'none'; reason: string; nice: number; rampMs: number };
+  warmup: { requests: number; paths: string[]; concurrency: number; timeoutMs: number; available: boolean; reason: string | null } | null;
 }

@@ -13,6 +13,9 @@ import { supervisorTransitions, transition, type SupervisorEvent, type Superviso
 import type { DaemonStatus, ReloadProgress, ReloadSummary } from '../control/protocol.js';
 import { LifecycleBus } from './events.js';
 import { realOs, type DaemonOs, type NotifyEndpoint } from './os.js';
+import { choosePriorityMechanism, type PriorityChoice } from './process/priority.js';
+import { readSchedulingFacts } from './process/scheduling-facts.js';
+import { warmingReport } from './generation/warming.js';
 
 export interface SupervisorEvents {
   // `config`: on entering reloading, the config the reload runs under (its deadlines apply).
@@ -45,6 +48,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #log: Logger;
   readonly #sockets: Listeners;
   readonly #lossless: LosslessReport;
+  readonly #priority: PriorityChoice = choosePriorityMechanism(readSchedulingFacts());
   readonly #hub = new NotifyHub();
   readonly #notifySocket: NotifyEndpoint;
   readonly #deps: GenerationDeps;
@@ -89,6 +93,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       shimPath: os.shimPath,
       notifySocketPath: this.#notifySocket.path,
       events: this.events,
+      priority: this.#priority,
     };
     this.#reloads = new ReloadQueue((run) => this.#runReload(run), options.minReloadIntervalMs);
   }
@@ -110,6 +115,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (this.#config.slowStartMs > 0 && !this.#sockets.steering) {
       this.#log.warn({ slowStartMs: this.#config.slowStartMs, socket: this.#sockets.mode }, 'slow_start needs steering (socket: reuseport with lossless: auto or steer): each new generation takes every new connection at once; remove slow_start or use steering');
     }
+    this.#log.info({ mechanism: this.#priority.mechanism, nice: this.#config.ready.nice }, `warming priority: ${this.#priority.mechanism}: ${this.#priority.reason}`);
     const first = this.#newGeneration(this.#config, 'serving');
     this.#serving = first;
     const onReady = ({ ready, total }: { ready: number; total: number }) => {
@@ -151,6 +157,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       generations: generations.map((gen) => gen.status()),
       lastReload: this.#lastReload ? summarize(this.#lastReload) : null,
       eventSubscribers: this.events.subscribers(),
+      warming: warmingReport(this.#config, this.#priority, this.#sockets.steering),
       slowStart: shift ? { generation: shift.generation, from: shift.from, share: Math.round(shift.share * 1000) / 1000, remainingMs: Math.max(0, Math.round(shift.endsAt - Date.now())) } : null,
     };
   }

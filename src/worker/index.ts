@@ -7,6 +7,7 @@ import { drainSignalsFromEnv, drainSpreadFromEnv, drainTimeoutFromEnv, listenPla
 import { listenTargets, serverAddress } from './listen.js';
 import { notify, notifyReady } from './notify.js';
 import { acceptorsOf, addAcceptors } from './acceptors.js';
+import { warmUpInProcess, type Warmup } from './warmup.js';
 
 const DEFAULT_ACCEPTORS = 8;
 const MAX_ACCEPTORS = 64;
@@ -22,6 +23,7 @@ export {
   type ListenPlan,
 } from '../worker-contract.js';
 export { notify, notifyReady } from './notify.js';
+export { warmUpInProcess, WARMUP_USER_AGENT, type Warmup, type WarmupFetch, type WarmupPlan, type WarmupRequest, type WarmupResult } from './warmup.js';
 
 export interface ServeOptions {
   /** How long to wait for connections once draining. Default: SUPERVISOR_DRAIN_TIMEOUT_MS - 500 (min 0), else 30000. */
@@ -46,6 +48,14 @@ export interface ServeOptions {
    * connections otherwise wait a whole turn each. Standalone runs use one.
    */
   acceptors?: number;
+  /**
+   * Warm up before listening on the supervisor's sockets and before READY=1: `{ requests, paths,
+   * concurrency }` sends the handler that many requests through a private server on 127.0.0.1
+   * (half on new connections, half keep-alive), or a function is given a fetch to that server and
+   * awaited. A 5xx or a request with no answer rejects serveHttp (the worker should exit non-zero:
+   * the supervisor then rolls the reload back). Default: none.
+   */
+  warmup?: Warmup;
 }
 
 export interface WorkerHandle {
@@ -76,6 +86,8 @@ export async function serveHttp(handler: http.RequestListener, options: ServeOpt
   if (!Number.isInteger(acceptors) || acceptors < 1 || acceptors > MAX_ACCEPTORS) {
     throw new RangeError(`reuseport-supervisor/worker: acceptors must be a whole number from 1 to ${MAX_ACCEPTORS}; got ${String(acceptors)}`);
   }
+  // Before listening: in shared and self mode a listening worker takes client connections at once.
+  if (options.warmup !== undefined) await warmUpInProcess(handler, options.warmup, trackHttpServer);
   const servers: http.Server[] = [];
   for (const target of listenTargets(plan)) {
     const server = http.createServer();

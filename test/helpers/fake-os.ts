@@ -92,6 +92,9 @@ export class FakeListeners implements Listeners {
   addProbe(): null {
     return null;
   }
+  addProbeBlock(): null {
+    return null;
+  }
   async quiesce(sockets: WorkerSockets): Promise<number> {
     this.route([sockets], false);
     return 0;

@@ -15,6 +15,10 @@ export const workerStatusSchema = z.strictObject({
   crashLooping: z.boolean(),
   acceptQueue: z.number().int().min(0).nullable(),
   lastExit: z.string().nullable(),
+  warming: z.strictObject({
+    nice: z.number().int().min(0).max(19).nullable(),
+    warmup: z.strictObject({ done: z.number().int().min(0), total: z.number().int().min(1) }).nullable(),
+  }).nullable(),
 });
 
 export const generationStatusSchema = z.strictObject({
@@ -56,6 +60,17 @@ export const statusSchema = z.strictObject({
   lastReload: reloadSummarySchema.nullable(),
   eventSubscribers: z.number().int().min(0),
   slowStart: z.strictObject({ generation: z.number().int().min(1), from: z.number().int().min(1), share: z.number().gt(0).max(1), remainingMs: z.number().int().min(0) }).nullable(),
+  warming: z.strictObject({
+    priority: z.strictObject({ mechanism: z.enum(['autogroup', 'nice', 'none']), reason: z.string(), nice: z.number().int().min(0).max(19), rampMs: z.number().int().min(0) }),
+    warmup: z.strictObject({
+      requests: z.number().int().min(1),
+      paths: z.array(z.string().startsWith('/')).min(1),
+      concurrency: z.number().int().min(1),
+      timeoutMs: z.number().int().min(1),
+      available: z.boolean(),
+      reason: z.string().nullable(),
+    }).nullable(),
+  }),
 });
 
 // `status --json` prints the control result: the status object is its `data`.

@@ -16,7 +16,7 @@ const fast = {
   restart: { backoff: '50ms', max: '500ms', crash_loop: 5 },
 };
 
-const CONTRACT = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'PORT', 'HOST', 'SUPERVISOR_PID', 'SUPERVISOR_GENERATION', 'SUPERVISOR_WORKER', 'SUPERVISOR_DRAIN_SIGNAL', 'SUPERVISOR_DRAIN_TIMEOUT_MS'];
+const CONTRACT = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'PORT', 'HOST', 'SUPERVISOR_PID', 'SUPERVISOR_GENERATION', 'SUPERVISOR_WORKER', 'SUPERVISOR_DRAIN_SIGNAL', 'SUPERVISOR_DRAIN_TIMEOUT_MS', 'SUPERVISOR_READY_TIMEOUT_MS'];
 
 test('argv reaches the worker unmodified (no shell), and its environment is exactly env + inherit_env + the contract', async () => {
   const tricky = ['$(touch PWNED)', 'two words', '*', '"quoted"', "it's", 'semi;colon && touch PWNED2', '`touch PWNED3`', '$HOME', '\\n', 'ünïcödé'];

@@ -100,3 +100,49 @@ test('a probe from a chosen source port reaches the one steered-out listener und
     for (const member of members) if (!member.closed) closeFd(member.fd);
   }
 });
+
+function connectFrom(port: number, localAddress: string, localPort: number): Promise<net.Socket | null> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port, localAddress, localPort });
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', () => resolve(null)); // the port is taken by something else
+  });
+}
+
+test('a block of source ports reaches the listener under test, from the probe address only', async () => {
+  const { port, group, members } = groupOf(2);
+  const [ready, candidate] = members as [Member, Member];
+  const clients: net.Socket[] = [];
+  try {
+    ready.routable = true;
+    group.commit();
+    const from = 12_000 + 32 * Math.floor(Math.random() * 200);
+    group.addProbeBlock(from, from + 31, candidate);
+    let fromBlock = 0;
+    for (let offset = 0; offset < 30; offset++) {
+      const socket = await connectFrom(port, '127.0.0.1', from + offset);
+      if (socket) clients.push(socket), fromBlock++;
+    }
+    // 127.0.0.2 is loopback too, but not the address probes connect from: as a remote client
+    // whose source port happens to be in the block, it must reach a ready listener.
+    let fromElsewhere = 0;
+    for (let offset = 0; offset < 10; offset++) {
+      const socket = await connectFrom(port, '127.0.0.2', from + offset);
+      if (socket) clients.push(socket), fromElsewhere++;
+    }
+    clients.push(...(await connectMany(port, 30)));
+    assert.ok(fromBlock >= 26 && fromElsewhere >= 8, `connected ${fromBlock} from the block, ${fromElsewhere} from elsewhere`);
+    const queues = await settledQueues([ready, candidate], clients.length);
+    assert.equal(queues[1], fromBlock, 'every connection from the block reached the candidate');
+    assert.equal(queues[0], fromElsewhere + 30, 'the others reached the ready listener');
+    group.removeProbeBlock(from);
+    const after = await connectFrom(port, '127.0.0.1', from + 31);
+    assert.ok(after, `port ${from + 31} is free`);
+    clients.push(after);
+    const final = await settledQueues([ready, candidate], clients.length);
+    assert.equal(final[1], fromBlock, 'once removed, the block routes nothing more to the candidate');
+  } finally {
+    for (const client of clients) client.destroy();
+    for (const member of members) if (!member.closed) closeFd(member.fd);
+  }
+});

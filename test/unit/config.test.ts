@@ -47,7 +47,7 @@ describe('a minimal config', () => {
     assert.equal(config.cwd, '/srv/app');
     assert.deepEqual(config.env, {});
     assert.deepEqual(config.inheritEnv, ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER']);
-    assert.deepEqual(config.ready, { kind: 'notify', timeoutMs: 10_000, path: '/', intervalMs: 100, delayMs: 1_000, nice: 0 });
+    assert.deepEqual(config.ready, { kind: 'notify', timeoutMs: 10_000, path: '/', intervalMs: 100, delayMs: 1_000, nice: 0, niceRampMs: 3_000, warmup: null });
     assert.deepEqual(config.drain, { signal: 'SIGTERM', timeoutMs: 30_000, spreadMs: 0 });
     assert.deepEqual(config.restart, { backoffMs: 1_000, maxMs: 30_000, crashLoop: 5 });
     assert.equal(config.backlog, 511);
@@ -104,7 +104,7 @@ control: /tmp/app.sock
     assert.equal(config.workers, 4);
     assert.equal(config.cwd, '/srv/app/app');
     assert.deepEqual(config.inheritEnv, ['PATH', 'LANG']);
-    assert.deepEqual(config.ready, { kind: 'http', timeoutMs: 1_500, path: '/healthz?deep=1', intervalMs: 250, delayMs: 1_000, nice: 0 });
+    assert.deepEqual(config.ready, { kind: 'http', timeoutMs: 1_500, path: '/healthz?deep=1', intervalMs: 250, delayMs: 1_000, nice: 0, niceRampMs: 3_000, warmup: null });
     assert.deepEqual(config.restart, { backoffMs: 500, maxMs: 60_000, crashLoop: 10 });
     assert.equal(config.backlog, 1024);
     assert.equal(config.control, '/tmp/app.sock');
@@ -244,7 +244,7 @@ describe('unknown keys', () => {
 
   it('says where a key at the wrong level belongs', () => {
     problemAt(`${MINIMAL}ready:\n  workers: 3\n`, 'ready.workers', 4, 3, /'workers' belongs at the top level/);
-    problemAt(`${MINIMAL}timeout: 3s\n`, 'timeout', 3, 1, /'timeout' belongs under ready: or under drain:/);
+    problemAt(`${MINIMAL}timeout: 3s\n`, 'timeout', 3, 1, /'timeout' belongs under ready: or under ready.warmup: or under drain:/);
   });
 });
 
@@ -482,5 +482,41 @@ describe('control', () => {
     assert.equal(error.problems.length, 1);
     assert.equal(error.problems[0]!.key, 'control');
     assert.match(error.problems[0]!.message, /the default control socket path .* over the 107-byte limit/);
+  });
+});
+
+describe('ready: warming priority and warm-up', () => {
+  it('ready.warmup: absent is none, empty is every default, keys as written', () => {
+    assert.equal(parse(MINIMAL).ready.warmup, null);
+    assert.deepEqual(parse(`${MINIMAL}ready:\n  warmup:\n`).ready.warmup, { requests: 1000, paths: ['/'], concurrency: 4, timeoutMs: 5000 });
+    assert.deepEqual(parse(`${MINIMAL}ready:\n  warmup: { requests: 200, paths: [/, /api/items?limit=5], concurrency: 2, timeout: 2s }\n`).ready.warmup, {
+      requests: 200,
+      paths: ['/', '/api/items?limit=5'],
+      concurrency: 2,
+      timeoutMs: 2000,
+    });
+    assert.deepEqual(parse(`${MINIMAL}ready:\n  warmup: { paths: /healthz }\n`).ready.warmup?.paths, ['/healthz'], 'one path without a list');
+  });
+
+  it('ready.warmup: bad values and unknown keys point at themselves', () => {
+    problemAt(`${MINIMAL}ready:\n  warmup:\n    requests: 0\n`, 'ready.warmup.requests', 5, 15, /0 is out of range: write a whole number from 1 to 1000000/);
+    problemAt(`${MINIMAL}ready:\n  warmup:\n    paths: [/, api]\n`, 'ready.warmup.paths[1]', 5, 16, /expected a path starting with "\/", such as \/healthz, got "api"/);
+    problemAt(`${MINIMAL}ready:\n  warmup:\n    paths: []\n`, 'ready.warmup.paths', 5, 12, /a list of 1 to 100 paths/);
+    problemAt(`${MINIMAL}ready:\n  warmup:\n    concurency: 3\n`, 'ready.warmup.concurency', 5, 5, /unknown key 'concurency' in ready.warmup: did you mean 'concurrency'\?/);
+    problemAt(`${MINIMAL}ready:\n  warmup: 100\n`, 'ready.warmup', 4, 11, /expected a mapping with requests:, paths:, concurrency:, timeout:/);
+  });
+
+  it('ready.warmup needs the steering route to the one new worker', () => {
+    problemAt(`${MINIMAL}socket: shared\nready:\n  warmup:\n`, 'ready.warmup', 5, 3, /needs socket: reuseport with steering \(socket is shared\).*serveHttp\(handler, \{ warmup \}\)/);
+    problemAt(`${MINIMAL}socket: self\nready: { warmup: {} }\n`, 'ready.warmup', 4, 10, /socket is self/);
+    problemAt(`${MINIMAL}lossless: migrate\nready:\n  warmup:\n`, 'ready.warmup', 5, 3, /needs steering \(lossless is migrate\)/);
+    assert.ok(parse(`${MINIMAL}lossless: steer\nready:\n  warmup:\n`).ready.warmup);
+  });
+
+  it('ready.nice_ramp: a duration, default 3s; only with nice, and shorter than the timeout', () => {
+    assert.equal(parse(`${MINIMAL}ready: { nice: 19, nice_ramp: 2s }\n`).ready.niceRampMs, 2000);
+    problemAt(`${MINIMAL}ready:\n  nice_ramp: 2s\n`, 'ready.nice_ramp', 4, 3, /applies only when ready.nice is above 0 \(it is 0, the default\)/);
+    problemAt(`${MINIMAL}ready:\n  nice: 19\n  nice_ramp: 10s\n`, 'ready.nice_ramp', 5, 14, /must be shorter than ready.timeout \(10s, the default\)/);
+    problemAt(`${MINIMAL}ready:\n  nice: 19\n  nice_ramp: 3\n`, 'ready.nice_ramp', 5, 14, /a bare number has no unit/);
   });
 });

@@ -32,6 +32,7 @@ const input: WorkerEnvironmentInput = {
   worker: 1,
   drain: { signal: 'SIGTERM', timeoutMs: 30_000, spreadMs: 0 },
   nice: 0,
+  readyTimeoutMs: 10_000,
 };
 
 describe('the supervisor writes', () => {
@@ -48,6 +49,7 @@ describe('the supervisor writes', () => {
       SUPERVISOR_WORKER: '1',
       SUPERVISOR_DRAIN_SIGNAL: 'SIGTERM',
       SUPERVISOR_DRAIN_TIMEOUT_MS: '30000',
+      SUPERVISOR_READY_TIMEOUT_MS: '10000',
       LISTEN_FDS: '2',
       LISTEN_FDNAMES: '127.0.0.1_8000:[__1]_8001',
     });

@@ -5,7 +5,8 @@ import { Worker } from '../process/worker.js';
 import { NotReadyError, waitUntilReady, type ProbeTarget } from './readiness.js';
 import { groupListensOn } from '../process/listen-owner.js';
 import type { Release } from './release.js';
-import { restoreNormalPriority } from '../process/priority.js';
+import type { PriorityChoice } from '../process/priority.js';
+import { WorkerWarming, warmingEnvironment } from './warming.js';
 import { restartDelay, STABLE_AFTER_MS } from './backoff.js';
 import type { NotifyHub } from './notify-hub.js';
 import { QUIESCE_LIMIT_MS, queueDepth, type Listeners, type WorkerSockets } from '../sockets/plan.js';
@@ -25,12 +26,14 @@ export interface GenerationDeps {
   shimPath: string;
   notifySocketPath: string;
   events: LifecycleBus; // lifecycle facts for `supervisor events` and the metrics
+  priority: PriorityChoice; // how a warming worker's CPU priority is lowered on this machine
 }
 
 interface Slot {
   index: number;
   worker: Worker | null;
   sockets: WorkerSockets | null;
+  warming: WorkerWarming | null; // the worker's way into service: priority, warm-up
   restarts: number;
   consecutiveFailures: number;
   bootFailures: number;
@@ -91,6 +94,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
       index: index + 1,
       worker: null,
       sockets: null,
+      warming: null,
       restarts: 0,
       consecutiveFailures: 0,
       bootFailures: 0,
@@ -283,6 +287,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
           crashLooping: slot.crashLooping,
           acceptQueue: slot.sockets?.owned ? queueDepth(slot.sockets.fds) : null,
           lastExit: slot.lastExit,
+          warming: live?.state === 'starting' && slot.warming ? slot.warming.status() : null,
         };
       }),
     };
@@ -315,6 +320,8 @@ export class Generation extends EventEmitter<GenerationEvents> {
     slot.worker = worker;
     slot.sockets = sockets;
     const log = this.#log.child({ worker: slot.index, pid: worker.pid });
+    const warming = new WorkerWarming(worker, config.ready, this.#deps.priority, log);
+    slot.warming = warming;
     log.info({ cwd: this.cwd, command: config.command }, 'worker started');
     const events = this.#deps.events;
     events.publish('worker-started', { gen: this.id, worker: slot.index, pid: worker.pid, restart: slot.restarts });
@@ -335,22 +342,22 @@ export class Generation extends EventEmitter<GenerationEvents> {
     const probe: ProbeTarget = {
       address: first,
       route: (sourcePort) => plan.addProbe(sockets, sourcePort),
+      ...(plan.steering ? { routeBlock: (size: number) => plan.addProbeBlock(sockets, size) } : {}),
       ...(config.socket === 'self' ? { owner: () => groupListensOn(worker.pid, first.port) } : {}),
       ...(sockets.owned ? { queueEmpty: () => (queueDepth(sockets.fds.slice(0, 1)) ?? 0) === 0 } : {}),
     };
-    waitUntilReady({
+    // Ready, then warmed up (ready.warmup), then in service at normal priority.
+    const warm = waitUntilReady({
       worker,
       ready: config.ready,
       probe,
       notified,
       signal: this.#abort.signal,
-    }).then(
+    }).then(() => warming.warmUp(probe, this.#abort.signal));
+    warm.then(
       () => {
+        warming.finish();
         if (!worker.alive || worker.state !== 'starting') return;
-        if (config.ready.nice > 0) {
-          const error = restoreNormalPriority(worker.pid);
-          if (error) log.warn({ err: error }, `cannot restore the worker's priority after ready.nice (${error.message}): run the supervisor as root, or remove ready.nice`);
-        }
         worker.markReady();
         slot.bootFailures = 0;
         slot.crashLooping = false;
@@ -358,6 +365,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
         this.emit('worker-ready', { slot: slot.index, pid: worker.pid, ready: this.readyCount(), total: this.#slots.length });
       },
       (error: NotReadyError) => {
+        warming.cancel();
         if (error.reason === 'aborted') return;
         const failure = new WorkerNotReady(worker, error);
         log.warn({ reason: error.reason, lastLines: failure.lastLines }, failure.message);
@@ -450,7 +458,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
       generation: this.id,
       worker: slot.index,
       drain: config.drain,
-      nice: config.ready.nice,
+      ...warmingEnvironment(this.#deps.priority.mechanism, config.ready),
     });
   }
 }

@@ -2,8 +2,10 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Worker } from '../process/worker.js';
 import type { SupervisorConfig, ListenAddress } from '../../config/index.js';
+import type { PortBlock } from '../sockets/probe-blocks.js';
+import { probeSourceHost } from '../sockets/steering.js';
 
-export type NotReadyReason = 'timeout' | 'exit' | 'probe' | 'aborted';
+export type NotReadyReason = 'timeout' | 'exit' | 'probe' | 'warmup' | 'aborted';
 
 export class NotReadyError extends Error {
   readonly reason: NotReadyReason;
@@ -20,6 +22,8 @@ export class NotReadyError extends Error {
 export interface ProbeTarget {
   address: ListenAddress;
   route?: (sourcePort: number) => (() => void) | null;
+  // The same for a block of source ports at once (the warm-up's connections).
+  routeBlock?: (size: number) => { block: PortBlock; unroute: () => void } | null;
   owner?: () => boolean;
   // True when the worker's own listener has no connection waiting: with a listener the supervisor
   // made, the handshake alone proves nothing, the worker taking the connection does.
@@ -95,12 +99,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-// Probes connect to the loopback address of a wildcard listener.
-function connectHost(address: ListenAddress): string {
-  if (address.host === '0.0.0.0') return '127.0.0.1';
-  if (address.host === '::') return '::1';
-  return address.host;
-}
+// Probes connect to the loopback address of a wildcard listener: the source address the steering
+// program expects of them.
+const connectHost = probeSourceHost;
 
 // Source ports for targeted probes come from below the usual ephemeral range (32768-60999), so
 // they rarely collide with the kernel's own choices; a collision is retried with another port.

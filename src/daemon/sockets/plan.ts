@@ -1,6 +1,7 @@
 import { acceptQueue, closeFd, listenTcp } from '../../native/index.js';
 import type { ListenAddress, SupervisorConfig } from '../../config/index.js';
 import { FULL_WEIGHT, ReuseportGroup, type Member } from './steering.js';
+import { choosePortBlock, ephemeralPortRange, type PortBlock } from './probe-blocks.js';
 
 // Which listening sockets a worker gets, per socket mode:
 // - reuseport: a fresh SO_REUSEPORT listener per worker and address, joined to the port's group;
@@ -16,7 +17,7 @@ export interface WorkerSockets {
 // What a generation and the supervisor use of a SocketPlan: a test gives a stand-in.
 export type Listeners = Pick<
   SocketPlan,
-  'mode' | 'steering' | 'open' | 'forWorker' | 'route' | 'routeMany' | 'addProbe' | 'quiesce' | 'release' | 'close' | 'sharedFds'
+  'mode' | 'steering' | 'open' | 'forWorker' | 'route' | 'routeMany' | 'addProbe' | 'addProbeBlock' | 'quiesce' | 'release' | 'close' | 'sharedFds'
 >;
 
 // A worker that stops accepting leaves its queue full: a drain waits at most this long (or
@@ -110,6 +111,19 @@ export class SocketPlan {
     if (!this.#steering || !member || !group) return null;
     group.addProbe(sourcePort, member);
     return () => group.removeProbe(sourcePort);
+  }
+
+  // Routes connections from a block of `size` source ports to this worker's first socket: the
+  // connections of a warm-up. Returns the block and its undo, or null without steering or when no
+  // block is free.
+  addProbeBlock(sockets: WorkerSockets, size: number): { block: PortBlock; unroute: () => void } | null {
+    const member = sockets.members[0];
+    const group = this.#groups[0];
+    if (!this.#steering || !member || !group) return null;
+    const block = choosePortBlock(size, group.probeBlocks(), ephemeralPortRange());
+    if (!block) return null;
+    group.addProbeBlock(block.from, block.to, member);
+    return { block, unroute: () => group.removeProbeBlock(block.from) };
   }
 
   // Steers the sockets out and waits until their accept queues stay empty, so that the worker
