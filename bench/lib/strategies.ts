@@ -26,7 +26,7 @@ export const STRATEGIES: readonly Strategy[] = [
   {
     id: 'steer',
     label: 'supervisor reuseport+steer',
-    describe: 'supervisor, socket: reuseport, lossless: steer (classic BPF steering), slow_start (--slow-start) and drain.spread (--drain-spread), ready.nice 19 -> 0 over 3 s, tcp_migrate_req=0',
+    describe: 'supervisor, socket: reuseport, lossless: steer (classic BPF steering), slow_start (--slow-start) and drain.spread (--drain-spread), ready.nice 19 -> 0 over 5 s, tcp_migrate_req=0',
     kind: 'supervisor',
     supervisor: { socket: 'reuseport', lossless: 'steer', handover: 'ramp', readyNice: 19 },
     sysctl: 0,

@@ -11,7 +11,7 @@ export interface SupervisorOptions {
   socket: 'reuseport' | 'shared' | 'self';
   lossless?: 'auto' | 'steer' | 'migrate' | 'off'; // socket: reuseport only
   workers: number;
-  readyNice?: number; // ready.nice: new workers start at this nice value, raised to 0 over 3 s (nice_ramp)
+  readyNice?: number; // ready.nice: new workers start at this nice value, raised to 0 by half the ready timeout
   slowStartMs?: number; // slow_start: the new generation's share of new connections grows over this long
   drainSpreadMs?: number; // drain.spread: old workers close their keep-alive connections over this long
   app?: 'node' | 'c'; // the example app in Node (default) or the example worker in C
@@ -107,7 +107,7 @@ function config(options: SupervisorOptions, version: number): Record<string, unk
     workers: options.workers,
     command: options.app === 'c' ? [helloWorker] : [options.workerNode ?? 'node', exampleApp],
     env: { APP_VERSION: String(version) },
-    ready: { kind: 'notify', timeout: '10s', ...(options.readyNice ? { nice: options.readyNice, nice_ramp: '3s' } : {}) },
+    ready: { kind: 'notify', timeout: '10s', ...(options.readyNice ? { nice: options.readyNice } : {}) },
     // The example app's workers leave as soon as their last connection ends; the timeout is only
     // a backstop and, if ever reached, shows in the reload's message.
     drain: { signal: 'SIGTERM', timeout: '10s', ...(options.drainSpreadMs ? { spread: `${options.drainSpreadMs}ms` } : {}) },

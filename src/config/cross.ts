@@ -3,7 +3,7 @@
 import type * as z from 'zod';
 import { formatDuration } from './duration.js';
 import type { PathProblem } from './errors.js';
-import { drainFields, readyFields, restartFields, topFields } from './schema.js';
+import { drainFields, readyFields, restartFields, topFields, warmupFields } from './schema.js';
 
 export function crossChecks(raw: Record<string, unknown>): PathProblem[] {
   return [...restartChecks(mapping(raw.restart)), ...readyChecks(mapping(raw.ready)), ...warmupChecks(raw), ...losslessChecks(raw), ...watchChecks(raw), ...metricsChecks(raw), ...drainChecks(mapping(raw.drain))];
@@ -24,6 +24,13 @@ function warmupChecks(raw: Record<string, unknown>): PathProblem[] {
   }
   if (lossless === 'migrate' || lossless === 'off') {
     return [{ path: ['ready', 'warmup'], value: ready.warmup, atKey: true, message: `needs steering (lossless is ${lossless}): only the steering program can route warm-up requests to the one new worker; set lossless: auto or steer, or ${fix}` }];
+  }
+  // Both count from the worker's start: a warm-up allowed as long as the timeout would be cut by it.
+  const warmup = mapping(ready.warmup);
+  const warmupTimeout = warmup && 'timeout' in warmup ? valueOf(warmupFields.timeout, warmup.timeout) : undefined;
+  const timeout = valueOf(readyFields.timeout, ready.timeout);
+  if (warmupTimeout !== undefined && timeout !== undefined && warmupTimeout >= timeout) {
+    return [{ path: ['ready', 'warmup', 'timeout'], value: warmup!.timeout, message: `ready.warmup.timeout (${formatDuration(warmupTimeout)}) must be shorter than ready.timeout (${formatDuration(timeout)}${'timeout' in ready ? '' : ', the default'}): both count from the worker's start; lower it (half of ready.timeout, the default, leaves the rest for a slow start) or raise ready.timeout` }];
   }
   return [];
 }

@@ -73,43 +73,60 @@ export function wholeNumber(min: number, max: number, fallback: number) {
 }
 
 export function duration(min: number, max: number, fallback: number) {
-  const range = `a duration from ${formatDuration(min)} to ${formatDuration(max)}`;
   return field<number>({
-    expect: `${range}, such as ${formatDuration(fallback)}`,
+    expect: `${durationRange(min, max)}, such as ${formatDuration(fallback)}`,
     default: fallback,
     show: formatDuration,
-    parse(value, report) {
-      if (typeof value === 'number') {
-        // YAML reads `timeout: 0` as a number; zero needs no unit, anything else does.
-        if (value === 0) return check(0);
-        if (value < 0) {
-          report(`${value} is negative: write ${range}`);
-          return undefined;
-        }
-        report(`a bare number has no unit: write a unit: ${value}s or ${value}ms (${range})`);
-        return undefined;
-      }
-      if (typeof value !== 'string') {
-        report(`expected ${range} written with a unit such as 10s or 500ms, got ${describe(value)}`);
-        return undefined;
-      }
-      let ms: number;
-      try {
-        ms = parseDuration(value);
-      } catch (error) {
-        report(`${(error as Error).message.replace(/^invalid duration /, '')} (${range})`);
-        return undefined;
-      }
-      return check(ms);
-      function check(ms: number): number | undefined {
-        if (ms < min || ms > max) {
-          report(`${formatDuration(ms)} is ${ms < min ? 'too short' : 'too long'}: write ${range}`);
-          return undefined;
-        }
-        return ms;
-      }
-    },
+    parse: (value, report) => parseDurationValue(value, report, min, max),
   });
+}
+
+/**
+ * A duration whose default depends on other keys (half of ready.timeout, say): absent, it is
+ * undefined and the loader works the default out; `derived` says how, for messages.
+ */
+export function derivedDuration(min: number, max: number, example: number, derived: string) {
+  return field<number | undefined>({
+    expect: `${durationRange(min, max)}, such as ${formatDuration(example)}, or remove the key for the default (${derived})`,
+    parse: (value, report) => parseDurationValue(value, report, min, max),
+  });
+}
+
+function durationRange(min: number, max: number): string {
+  return `a duration from ${formatDuration(min)} to ${formatDuration(max)}`;
+}
+
+function parseDurationValue(value: unknown, report: Report, min: number, max: number): number | undefined {
+  const range = durationRange(min, max);
+  const check = (ms: number): number | undefined => {
+    if (ms < min || ms > max) {
+      report(`${formatDuration(ms)} is ${ms < min ? 'too short' : 'too long'}: write ${range}`);
+      return undefined;
+    }
+    return ms;
+  };
+  if (typeof value === 'number') {
+    // YAML reads `timeout: 0` as a number; zero needs no unit, anything else does.
+    if (value === 0) return check(0);
+    if (value < 0) {
+      report(`${value} is negative: write ${range}`);
+      return undefined;
+    }
+    report(`a bare number has no unit: write a unit: ${value}s or ${value}ms (${range})`);
+    return undefined;
+  }
+  if (typeof value !== 'string') {
+    report(`expected ${range} written with a unit such as 10s or 500ms, got ${describe(value)}`);
+    return undefined;
+  }
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch (error) {
+    report(`${(error as Error).message.replace(/^invalid duration /, '')} (${range})`);
+    return undefined;
+  }
+  return check(ms);
 }
 
 export function oneOf<const T extends string>(values: readonly T[], fallback: T, normalize: (text: string) => string = (s) => s) {

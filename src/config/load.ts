@@ -113,7 +113,7 @@ function toConfig(file: string, v: ConfigValues, paths: { cwd: string; control: 
     cwd: paths.cwd,
     env: v.env,
     inheritEnv: v.inherit_env,
-    ready: { kind: v.ready.kind, timeoutMs: v.ready.timeout, path: v.ready.path, intervalMs: v.ready.interval, delayMs: v.ready.delay, nice: v.ready.nice, niceRampMs: v.ready.nice_ramp, warmup: v.ready.warmup ? { requests: v.ready.warmup.requests, paths: v.ready.warmup.paths, concurrency: v.ready.warmup.concurrency, timeoutMs: v.ready.warmup.timeout } : null },
+    ready: { kind: v.ready.kind, timeoutMs: v.ready.timeout, path: v.ready.path, intervalMs: v.ready.interval, delayMs: v.ready.delay, nice: v.ready.nice, niceRampMs: v.ready.nice_ramp ?? halfOf(v.ready.timeout), warmup: v.ready.warmup ? { requests: v.ready.warmup.requests, paths: v.ready.warmup.paths, concurrency: v.ready.warmup.concurrency, timeoutMs: v.ready.warmup.timeout ?? halfOf(v.ready.timeout) } : null },
     drain: { signal: v.drain.signal, timeoutMs: v.drain.timeout, spreadMs: v.drain.spread },
     restart: { backoffMs: v.restart.backoff, maxMs: v.restart.max, crashLoop: v.restart.crash_loop },
     watch: v.watch.path === undefined ? null : { path: resolve(dirname(file), v.watch.path), debounceMs: v.watch.debounce, ignore: v.watch.ignore },
@@ -126,6 +126,10 @@ function toConfig(file: string, v: ConfigValues, paths: { cwd: string; control: 
     startConcurrency: v.start_concurrency,
   };
 }
+
+// The warming priority reaches 0, and the warm-up ends, by half of ready.timeout unless written:
+// the second half of the timeout is for a worker that is slow for its own reasons.
+const halfOf = (timeoutMs: number) => Math.floor(timeoutMs / 2);
 
 /** The document as a mapping of keys, or the error for an empty file or another top-level type. */
 function topLevelMapping(file: string, source: Source, value: unknown): Record<string, unknown> {

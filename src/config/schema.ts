@@ -3,7 +3,7 @@
 import * as z from 'zod';
 import { parseListenAddress } from './address.js';
 import { WORKER_ENV_NAMES } from '../worker-contract.js';
-import { describe, duration, field, oneOf, wholeNumber, type Report } from './fields.js';
+import { derivedDuration, describe, duration, field, oneOf, wholeNumber, type Report } from './fields.js';
 import type { ListenAddress, LosslessMode, ReadyKind, SocketMode } from './types.js';
 
 const SECOND = 1_000;
@@ -236,7 +236,8 @@ export const warmupFields = {
   requests: wholeNumber(1, 1_000_000, 1000),
   paths: warmupPaths,
   concurrency: wholeNumber(1, 64, 4),
-  timeout: duration(100, HOUR, 5 * SECOND),
+  // Counted from the worker's start, like the aging: by default both end at half of ready.timeout.
+  timeout: derivedDuration(100, HOUR, 5 * SECOND, 'half of ready.timeout'),
 };
 
 export const readyFields = {
@@ -246,7 +247,7 @@ export const readyFields = {
   interval: duration(10, 10 * SECOND, 100),
   delay: duration(0, HOUR, SECOND),
   nice: wholeNumber(0, 19, 0),
-  nice_ramp: duration(0, HOUR, 3 * SECOND),
+  nice_ramp: derivedDuration(0, HOUR, 5 * SECOND, 'half of ready.timeout'),
   // Absent: no warm-up; written (even empty, `warmup:`): every key's default.
   warmup: section(warmupFields).optional(),
 };

@@ -20,7 +20,7 @@ export interface WarmupConfig {
   paths: string[];
   /** requests in flight at once */
   concurrency: number;
-  /** the warm-up stops after this long, done or not (the worker then serves less warm) */
+  /** the warm-up stops this long after the worker started, done or not (it then serves less warm) */
   timeoutMs: number;
 }
 

@@ -5,6 +5,7 @@ import { LoadClient } from '../helpers/load.js';
 
 interface Recorded {
   warmup: number;
+  inProcess: number;
   client: number;
   outOfOrder: number;
   connectionsBeforeClients: number;
@@ -77,6 +78,23 @@ test('ready.warmup: each new worker gets exactly the warm-up requests, before an
     assert.equal(status.lastReload?.outcome, 'rolled-back');
     assert.deepEqual(status.generations.map((gen) => gen.state), ['serving']);
     assert.equal((await recorded(daemon.port)).pid, second.pid, 'the old worker still serves');
+  } finally {
+    await daemon.stop();
+  }
+});
+
+test('the Node helper\'s in-process warm-up, in shared mode too: its requests all come before the first client\'s', async () => {
+  const inProcess = { ...config({ IN_PROCESS_WARMUP: '200' }), socket: 'shared', ready: { kind: 'notify', timeout: '10s' } };
+  const daemon = await Daemon.start({ config: inProcess });
+  try {
+    daemon.writeConfig(inProcess);
+    const reload = await underLoad(daemon.port, () => daemon.cli('reload'));
+    assert.equal(reload.exitCode, 0, reload.stderr);
+    const record = await recorded(daemon.port);
+    assert.equal(record.inProcess, 200);
+    assert.equal(record.warmup, 0, 'no supervisor warm-up in shared mode');
+    assert.equal(record.outOfOrder, 0);
+    assert.equal(record.firstClientAfter, 200);
   } finally {
     await daemon.stop();
   }

@@ -228,7 +228,7 @@ describe('examples/supervisor.yaml', () => {
     assert.equal(config.executable, process.execPath);
     assert.equal(config.cwd, join(root, 'examples', 'app'));
     assert.deepEqual(config.env, { NODE_ENV: 'production' });
-    assert.deepEqual(config.ready, { kind: 'notify', timeoutMs: 10_000, path: '/', intervalMs: 100, delayMs: 1_000, nice: 19, niceRampMs: 3_000, warmup: null });
+    assert.deepEqual(config.ready, { kind: 'notify', timeoutMs: 10_000, path: '/', intervalMs: 100, delayMs: 1_000, nice: 19, niceRampMs: 5_000, warmup: null });
     assert.deepEqual(config.drain, { signal: 'SIGTERM', timeoutMs: 30_000, spreadMs: 1_000 });
     assert.equal(config.slowStartMs, 1_000);
     assert.equal(config.control, join(root, 'examples', 'supervisor.sock'));

@@ -47,7 +47,7 @@ describe('a minimal config', () => {
     assert.equal(config.cwd, '/srv/app');
     assert.deepEqual(config.env, {});
     assert.deepEqual(config.inheritEnv, ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'USER']);
-    assert.deepEqual(config.ready, { kind: 'notify', timeoutMs: 10_000, path: '/', intervalMs: 100, delayMs: 1_000, nice: 0, niceRampMs: 3_000, warmup: null });
+    assert.deepEqual(config.ready, { kind: 'notify', timeoutMs: 10_000, path: '/', intervalMs: 100, delayMs: 1_000, nice: 0, niceRampMs: 5_000, warmup: null });
     assert.deepEqual(config.drain, { signal: 'SIGTERM', timeoutMs: 30_000, spreadMs: 0 });
     assert.deepEqual(config.restart, { backoffMs: 1_000, maxMs: 30_000, crashLoop: 5 });
     assert.equal(config.backlog, 511);
@@ -104,7 +104,7 @@ control: /tmp/app.sock
     assert.equal(config.workers, 4);
     assert.equal(config.cwd, '/srv/app/app');
     assert.deepEqual(config.inheritEnv, ['PATH', 'LANG']);
-    assert.deepEqual(config.ready, { kind: 'http', timeoutMs: 1_500, path: '/healthz?deep=1', intervalMs: 250, delayMs: 1_000, nice: 0, niceRampMs: 3_000, warmup: null });
+    assert.deepEqual(config.ready, { kind: 'http', timeoutMs: 1_500, path: '/healthz?deep=1', intervalMs: 250, delayMs: 1_000, nice: 0, niceRampMs: 750, warmup: null });
     assert.deepEqual(config.restart, { backoffMs: 500, maxMs: 60_000, crashLoop: 10 });
     assert.equal(config.backlog, 1024);
     assert.equal(config.control, '/tmp/app.sock');
@@ -489,6 +489,7 @@ describe('ready: warming priority and warm-up', () => {
   it('ready.warmup: absent is none, empty is every default, keys as written', () => {
     assert.equal(parse(MINIMAL).ready.warmup, null);
     assert.deepEqual(parse(`${MINIMAL}ready:\n  warmup:\n`).ready.warmup, { requests: 1000, paths: ['/'], concurrency: 4, timeoutMs: 5000 });
+    assert.equal(parse(`${MINIMAL}ready:\n  timeout: 4s\n  warmup:\n`).ready.warmup?.timeoutMs, 2000, 'half of ready.timeout');
     assert.deepEqual(parse(`${MINIMAL}ready:\n  warmup: { requests: 200, paths: [/, /api/items?limit=5], concurrency: 2, timeout: 2s }\n`).ready.warmup, {
       requests: 200,
       paths: ['/', '/api/items?limit=5'],
@@ -504,6 +505,7 @@ describe('ready: warming priority and warm-up', () => {
     problemAt(`${MINIMAL}ready:\n  warmup:\n    paths: []\n`, 'ready.warmup.paths', 5, 12, /a list of 1 to 100 paths/);
     problemAt(`${MINIMAL}ready:\n  warmup:\n    concurency: 3\n`, 'ready.warmup.concurency', 5, 5, /unknown key 'concurency' in ready.warmup: did you mean 'concurrency'\?/);
     problemAt(`${MINIMAL}ready:\n  warmup: 100\n`, 'ready.warmup', 4, 11, /expected a mapping with requests:, paths:, concurrency:, timeout:/);
+    problemAt(`${MINIMAL}ready:\n  warmup: { timeout: 10s }\n`, 'ready.warmup.timeout', 4, 22, /must be shorter than ready.timeout \(10s, the default\): both count from the worker's start/);
   });
 
   it('ready.warmup needs the steering route to the one new worker', () => {
@@ -513,8 +515,9 @@ describe('ready: warming priority and warm-up', () => {
     assert.ok(parse(`${MINIMAL}lossless: steer\nready:\n  warmup:\n`).ready.warmup);
   });
 
-  it('ready.nice_ramp: a duration, default 3s; only with nice, and shorter than the timeout', () => {
+  it('ready.nice_ramp: a duration, default half of ready.timeout; only with nice, and shorter than the timeout', () => {
     assert.equal(parse(`${MINIMAL}ready: { nice: 19, nice_ramp: 2s }\n`).ready.niceRampMs, 2000);
+    assert.equal(parse(`${MINIMAL}ready: { nice: 19, timeout: 6s }\n`).ready.niceRampMs, 3000);
     problemAt(`${MINIMAL}ready:\n  nice_ramp: 2s\n`, 'ready.nice_ramp', 4, 3, /applies only when ready.nice is above 0 \(it is 0, the default\)/);
     problemAt(`${MINIMAL}ready:\n  nice: 19\n  nice_ramp: 10s\n`, 'ready.nice_ramp', 5, 14, /must be shorter than ready.timeout \(10s, the default\)/);
     problemAt(`${MINIMAL}ready:\n  nice: 19\n  nice_ramp: 3\n`, 'ready.nice_ramp', 5, 14, /a bare number has no unit/);

@@ -56,8 +56,9 @@ export class WorkerWarming {
     const outcome = await Promise.race([
       warmUp({ address: probe.address, routeBlock: probe.routeBlock }, plan, {
         signal,
-        // warmup.timeout, and never past ready.timeout: the worker is ready, only its warm-up is cut.
-        deadline: Math.min(Date.now() + plan.timeoutMs, worker.startedAt + this.#ready.timeoutMs),
+        // Counted from the worker's start, as the aging is: by default the warm-up ends when the
+        // priority reaches 0, and never past ready.timeout. The worker is ready; only its warm-up is cut.
+        deadline: worker.startedAt + Math.min(plan.timeoutMs, this.#ready.timeoutMs),
         onProgress: (done, total) => (this.#warmup = { done, total }),
       }),
       exited,
