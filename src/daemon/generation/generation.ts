@@ -338,6 +338,14 @@ export class Generation extends EventEmitter<GenerationEvents> {
       this.#deps.notify.forget(worker.pid);
       this.#onExit(slot, worker, log, exit);
     });
+    this.#bringIntoService(slot, worker, sockets, notified, warming, log);
+  }
+
+  // Ready (by ready.kind), then warmed up (ready.warmup), then routed at normal priority; a worker
+  // that fails on the way fails a candidate generation or is replaced in a serving one.
+  #bringIntoService(slot: Slot, worker: Worker, sockets: WorkerSockets, notified: Promise<void>, warming: WorkerWarming, log: Logger): void {
+    const { config } = this;
+    const plan = this.#deps.sockets;
     const first = config.listen[0]!;
     const probe: ProbeTarget = {
       address: first,
@@ -346,7 +354,6 @@ export class Generation extends EventEmitter<GenerationEvents> {
       ...(config.socket === 'self' ? { owner: () => groupListensOn(worker.pid, first.port) } : {}),
       ...(sockets.owned ? { queueEmpty: () => (queueDepth(sockets.fds.slice(0, 1)) ?? 0) === 0 } : {}),
     };
-    // Ready, then warmed up (ready.warmup), then in service at normal priority.
     const warm = waitUntilReady({
       worker,
       ready: config.ready,
