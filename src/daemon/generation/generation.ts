@@ -187,13 +187,13 @@ export class Generation extends EventEmitter<GenerationEvents> {
   /** A candidate that failed: every worker it started is stopped. */
   async fail(): Promise<void> {
     this.#apply('fail');
-    await this.drainAll();
+    await this.#drainAll();
   }
 
   /** Drains and ends every worker (steered out first), then the generation is retired. */
   async retire(onDrained?: (done: number, total: number) => void): Promise<{ killed: number; reset: number }> {
     if (this.#state === 'serving' || this.#state === 'starting') this.#apply('drain');
-    const result = await this.drainAll(onDrained);
+    const result = await this.#drainAll(onDrained);
     if (this.#state === 'draining') this.#apply('gone');
     return result;
   }
@@ -225,7 +225,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
   // steering, its sockets are steered out and their queues waited empty before the drain signal,
   // and they leave the port's group only after the worker is gone; without, the supervisor's
   // copies close first. The drain signal goes out and SIGKILL follows at the deadline.
-  private async drainAll(onDrained?: (done: number, total: number) => void): Promise<{ killed: number; reset: number }> {
+  async #drainAll(onDrained?: (done: number, total: number) => void): Promise<{ killed: number; reset: number }> {
     this.#abort.abort();
     for (const slot of this.#slots) {
       if (slot.restartTimer) clearTimeout(slot.restartTimer);

@@ -62,7 +62,7 @@ export class Reload {
   #release: Release | null = null;
   #candidate: Generation | null = null;
   #committed = false; // the candidate is the serving generation
-  #shift: SlowStartStatus | null = null;
+  #shift: { ramp: SlowStart; status: SlowStartStatus } | null = null; // a slow start under way
 
   constructor(host: ReloadHost, run: ReloadRun) {
     this.#host = host;
@@ -78,7 +78,7 @@ export class Reload {
   }
 
   get slowStart(): SlowStartStatus | null {
-    return this.#shift;
+    return this.#shift?.status ?? null;
   }
 
   async run(): Promise<ReloadResult> {
@@ -155,10 +155,10 @@ export class Reload {
     const previous = this.#previous;
     const slowStartMs = this.#host.sockets.steering ? config.slowStartMs : 0;
     if (slowStartMs > 0) {
-      const first = new SlowStart(slowStartMs).share(0);
-      this.#shift = { generation: candidate.id, from: previous.id, share: first, endsAt: Date.now() + slowStartMs };
+      const ramp = new SlowStart(slowStartMs);
+      this.#shift = { ramp, status: { generation: candidate.id, from: previous.id, share: ramp.share(0), endsAt: Date.now() + slowStartMs } };
     }
-    this.#routeShares(candidate, previous, this.#shift?.share ?? 1);
+    this.#routeShares(candidate, previous, this.#shift?.status.share ?? 1);
     candidate.promote();
     previous.handOver();
     this.#committed = true;
@@ -173,13 +173,12 @@ export class Reload {
     const shift = this.#shift;
     if (shift === null) return;
     const previous = this.#previous;
-    const slowStartMs = candidate.config.slowStartMs;
-    await new SlowStart(slowStartMs).run((share) => {
-      shift.share = share;
+    await shift.ramp.run((share) => {
+      shift.status.share = share;
       this.#routeShares(candidate, previous, share);
     }, this.#host.stopping);
     this.#routeShares(candidate, previous, 1);
-    this.#run.progress('shifted', { generation: candidate.id, drainingGeneration: previous.id, slowStartMs });
+    this.#run.progress('shifted', { generation: candidate.id, drainingGeneration: previous.id, slowStartMs: shift.ramp.durationMs });
   }
 
   // Drains the previous generation: queues waited empty, the drain signal, SIGKILL at the deadline.
@@ -225,7 +224,7 @@ export class Reload {
     try {
       await action();
     } catch (error) {
-      this.#host.log.error({ err: error }, `reload clean-up: cannot ${what}: ${describe(error)}`);
+      this.#host.log.error({ err: error }, `reload clean-up: cannot ${what}: ${describe(error)}; the supervisor goes on: check the generations with supervisor status, and stop any worker left over by its pid`);
     }
   }
 
