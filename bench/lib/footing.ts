@@ -12,7 +12,7 @@ export interface ProcessClass {
 
 export interface ProcessFooting {
   pid: number;
-  autogroup: number | null; // N of /autogroup-N; null: the kernel has no autogroup file
+  autogroup: number | null; // N of /autogroup-N; null: no autogroup file, or an empty one (the kernel's default group)
   nice: number | null; // the autogroup's nice (sched(7): it ranks groups, as a thread's nice ranks threads)
   cpuCgroup: string | null; // the cgroup whose cpu controller schedules the process ('/': the root); null: unknown
   cpus: string | null; // the CPUs it may run on (Cpus_allowed_list): recorded, not judged (pinning is a choice of its own)
@@ -57,6 +57,8 @@ export function cpuCgroupFrom(cgroupFile: string, rootSubtreeControl: string | n
 
 const pidList = (footings: ProcessFooting[]) => footings.map((f) => f.pid).join(', ');
 
+const DEFAULT_AUTOGROUP = 0;
+
 /** Judges what was read: which processes share a group, which are not where autogroup applies. */
 export function judgeFooting(autogroup: AutogroupSetting, observed: { class: string; processes: ProcessFooting[] }[]): SchedulingFooting {
   const problems: string[] = [];
@@ -64,12 +66,15 @@ export function judgeFooting(autogroup: AutogroupSetting, observed: { class: str
   for (const { class: name, processes } of observed) {
     if (processes.length === 0) problems.push(`${name}: no live process to check`);
     for (const p of processes) {
-      if (p.autogroup !== null) members.set(p.autogroup, [...(members.get(p.autogroup) ?? []), { class: name, pid: p.pid }]);
+      // With autogroup on, an empty /proc/PID/autogroup means the kernel's default group (id 0): a
+      // process never started in a session of its own, sharing with every other such process.
+      const group = p.autogroup ?? (autogroup === 'on' ? DEFAULT_AUTOGROUP : null);
+      if (group !== null) members.set(group, [...(members.get(group) ?? []), { class: name, pid: p.pid }]);
     }
   }
   const sharedGroups = autogroup === 'on' ? [...members].filter(([, inGroup]) => inGroup.length > 1) : [];
   for (const [group, inGroup] of sharedGroups) {
-    problems.push(`/autogroup-${group} holds ${inGroup.map((m) => `${m.class} ${m.pid}`).join(', ')}: they share one group's CPU`);
+    problems.push(`${group === DEFAULT_AUTOGROUP ? 'the default autogroup' : `/autogroup-${group}`} holds ${inGroup.map((m) => `${m.class} ${m.pid}`).join(', ')}: they share one group's CPU`);
   }
   const shared = new Set(sharedGroups.map(([group]) => group));
   const classes = observed.map(({ class: name, processes }): ClassFooting => ({
