@@ -78,9 +78,9 @@ export class ReuseportGroup {
     return [...this.#blocks].map(([from, { to }]) => ({ from, to }));
   }
 
-  // Takes the socket out of the group. First the program avoids both the leaving slot and the
-  // last slot (which moves into the hole), so no SYN between the close and the next attach can
-  // reach a slot whose socket changed; then the close, then the program for the new order.
+  // Takes the socket out of the group. First a program that is right both before the close and
+  // after it (when the last socket moves into the leaving one's slot), then the close, then the
+  // program for the new order.
   leave(member: Member): void {
     const slot = this.#members.indexOf(member);
     if (slot === -1 || member.closed) return;
@@ -88,7 +88,7 @@ export class ReuseportGroup {
     member.routable = false;
     for (const [port, target] of this.#probes) if (target === member) this.#probes.delete(port);
     for (const [from, block] of this.#blocks) if (block.member === member) this.#blocks.delete(from);
-    this.commit(new Set([slot, last]));
+    this.commit(slot);
     closeFd(member.fd);
     member.closed = true;
     this.#members[slot] = this.#members[last]!;
@@ -97,19 +97,23 @@ export class ReuseportGroup {
   }
 
   // Attaches the program for the current membership (through any open member: the program
-  // belongs to the group, not to that socket).
-  commit(avoid: ReadonlySet<number> = new Set()): void {
+  // belongs to the group, not to that socket). `leaving`: the slot about to close; see
+  // #targetsWhileLeaving.
+  commit(leaving?: number): void {
     if (!this.#steering) return;
-    const via = this.#members.find((member, slot) => !member.closed && !avoid.has(slot)) ?? this.#members.find((member) => !member.closed);
+    const last = this.#members.length - 1;
+    // Slots whose socket is the same before and after the leaving one closes.
+    const stable = (slot: number) => leaving === undefined || (slot !== leaving && slot !== last);
+    const via = this.#members.find((member, slot) => !member.closed && stable(slot)) ?? this.#members.find((member) => !member.closed);
     if (!via) return;
-    const targets = this.#members.flatMap((member, slot) => (member.routable && !avoid.has(slot) ? [{ slot, weight: member.weight }] : []));
+    const targets = leaving === undefined ? this.#targets(stable) : this.#targetsWhileLeaving(leaving, stable);
     const probes = [...this.#probes].flatMap(([sourcePort, member]) => {
       const slot = this.#members.indexOf(member);
-      return slot === -1 || avoid.has(slot) ? [] : [{ sourcePort, slot }];
+      return slot === -1 || !stable(slot) ? [] : [{ sourcePort, slot }];
     });
     const probeBlocks = [...this.#blocks].flatMap(([from, { to, member }]) => {
       const slot = this.#members.indexOf(member);
-      return slot === -1 || avoid.has(slot) ? [] : [{ from, to, slot }];
+      return slot === -1 || !stable(slot) ? [] : [{ from, to, slot }];
     });
     const probeSource = probeSourceHost(this.address);
     try {
@@ -118,5 +122,24 @@ export class ReuseportGroup {
       // The previous program stays attached; a caller on a worker's exit path must not throw.
       this.#onAttachError(error as Error);
     }
+  }
+
+  #targets(include: (slot: number) => boolean): { slot: number; weight: number }[] {
+    return this.#members.flatMap((member, slot) => (member.routable && include(slot) ? [{ slot, weight: member.weight }] : []));
+  }
+
+  // Between the attach and the close, and between the close and the next attach, the program
+  // must not send a SYN to the leaving socket: a connection queued there is reset by the close.
+  // The stable slots are safe in both. Without a routable one among them (one worker per
+  // generation: [leaving, serving]) the last slot is used: before the close it holds that serving
+  // socket, after it the index is past the group's end and the kernel hashes over the sockets
+  // that remain, the leaving one no longer among them. No target at all would leave the choice to
+  // the kernel's hash at once, over the leaving socket too.
+  #targetsWhileLeaving(leaving: number, stable: (slot: number) => boolean): { slot: number; weight: number }[] {
+    const targets = this.#targets(stable);
+    const last = this.#members.length - 1;
+    const moving = this.#members[last]!;
+    if (targets.length === 0 && leaving !== last && moving.routable) return [{ slot: last, weight: moving.weight }];
+    return targets;
   }
 }
