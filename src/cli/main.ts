@@ -169,6 +169,12 @@ async function main(): Promise<void> {
       async (args) => process.exit(await runEvents({ socket: controlPath(args), json: args.json })),
     )
     .command(
+      'rollback',
+      'bring the previous generation back: at once during a bake window (bake:), or by stopping a reload that is still starting or shifting; returns when the rolled-back generation has drained. Exit 1: nothing to roll back to',
+      (y) => withTarget(y),
+      async (args) => finish(await ask(args, 'rollback'), args.json),
+    )
+    .command(
       'stop',
       'drain every worker and stop the daemon; returns when it has exited',
       (y) => withTarget(y),

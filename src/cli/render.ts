@@ -30,6 +30,14 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
     const { generation, from, share, remainingMs } = status.slowStart;
     lines.push(`slow start: generation ${generation} gets ${Math.round(share * 100)}% of new connections, generation ${from} the rest; ${formatSeconds(remainingMs)} left`);
   }
+  if (status.bake) {
+    const { generation, previous, remainingMs, previousRssBytes, exits } = status.bake;
+    lines.push(`bake: generation ${generation} serves; generation ${previous} kept warm for a rollback (${Math.round(previousRssBytes / 1024 ** 2)} MB) for ${formatSeconds(remainingMs)} more; ${exits} worker exit(s) so far; supervisor rollback brings it back`);
+  }
+  if (status.lastRollback) {
+    const { generation, from, reason, at } = status.lastRollback;
+    lines.push(`last rollback: ${at}: generation ${from} -> ${generation}: ${reason}`);
+  }
   const rows = [['GEN', 'GEN STATE', 'WORKER', 'PID', 'STATE', 'UPTIME', 'READY SINCE', 'RESTARTS', 'QUEUE', 'NOTE']];
   for (const gen of status.generations) {
     for (const worker of gen.workers) {
@@ -138,6 +146,12 @@ export function renderLifecycleEvent(event: EventFrame): string {
     }
     case 'orphan-reaped':
       return `${prefix} reaped orphan pid ${event.pid}: ${exit()}`;
+    case 'bake-start':
+      return `${prefix}: serves; generation ${event.previous} bakes (kept warm for a rollback) for ${formatSeconds(Number(event.windowMs))}`;
+    case 'bake-end':
+      return `${prefix}: bake ended (${event.reason}); generation ${event.previous} drains`;
+    case 'rollback':
+      return `${prefix}: ROLLED BACK from generation ${event.from}${event.automatic ? ' (automatic)' : ''} in ${formatSeconds(Number(event.steeredMs))}: ${event.reason}`;
     default:
       return `${prefix} ${event.event} ${JSON.stringify(event)}`;
   }

@@ -142,3 +142,25 @@ export function oneOf<const T extends string>(values: readonly T[], fallback: T,
     },
   });
 }
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3 };
+
+/** A memory size such as "512MB" or "2GB" (binary units: 1MB = 1024 KB), or 0. */
+export function byteSize(fallback: number) {
+  const expect = 'a size such as 512MB or 2GB, or 0';
+  return field<number>({
+    expect,
+    default: fallback,
+    show: (bytes) => (bytes === 0 ? '0' : `${Math.round(bytes / 1024 ** 2)}MB`),
+    parse(value, report) {
+      if (value === 0) return 0;
+      const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value) : null;
+      const unit = match?.[2]?.toLowerCase();
+      if (!match || unit === undefined || !(unit in SIZE_UNITS) || (unit === '' && Number(match[1]) !== 0)) {
+        report(`expected ${expect}, got ${describe(value)}: write a number with a unit (KB, MB, GB)`);
+        return undefined;
+      }
+      return Math.round(Number(match[1]) * SIZE_UNITS[unit]!);
+    },
+  });
+}

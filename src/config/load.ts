@@ -123,6 +123,7 @@ function toConfig(file: string, v: ConfigValues, paths: { cwd: string; control: 
     metrics: v.metrics ?? null,
     stopGraceMs: v.stop_grace,
     slowStartMs: v.slow_start,
+    bake: { windowMs: v.bake.window, maxRssBytes: v.bake.max_rss, maxExits: v.bake.max_exits },
     startConcurrency: v.start_concurrency,
   };
 }

@@ -3,7 +3,7 @@
 import * as z from 'zod';
 import { parseListenAddress } from './address.js';
 import { WORKER_ENV_NAMES } from '../worker-contract.js';
-import { derivedDuration, describe, duration, field, oneOf, wholeNumber, type Report } from './fields.js';
+import { byteSize, derivedDuration, describe, duration, field, oneOf, wholeNumber, type Report } from './fields.js';
 import type { ListenAddress, LosslessMode, ReadyKind, SocketMode } from './types.js';
 
 const SECOND = 1_000;
@@ -283,6 +283,15 @@ const patterns = field<string[]>({
   },
 });
 
+export const bakeFields = {
+  window: duration(0, 24 * HOUR, 0),
+  max_rss: byteSize(0),
+  max_exits: wholeNumber(0, 1000, 0),
+};
+
+// `bake: 60s` is short for `bake: { window: 60s }`.
+const bake = z.preprocess((value) => (typeof value === 'string' ? { window: value } : value), section(bakeFields));
+
 export const watchFields = {
   path: optionalPath('a path to watch: a current symlink, a marker file such as REVISION, or a directory'),
   debounce: duration(0, 10 * 60 * SECOND, SECOND),
@@ -309,6 +318,7 @@ export const topFields = {
   metrics,
   stop_grace: duration(0, 10 * 60 * SECOND, 0),
   slow_start: duration(0, 10 * 60 * SECOND, 0),
+  bake,
   start_concurrency: wholeNumber(0, 256, 0),
 };
 
@@ -323,4 +333,5 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   drain: Object.keys(drainFields),
   restart: Object.keys(restartFields),
   watch: Object.keys(watchFields),
+  bake: Object.keys(bakeFields),
 };

@@ -62,6 +62,13 @@ export interface SupervisorConfig {
   stopGraceMs: number;
   /** after a reload's promotion, the new generation's share of new connections grows from 0 to all over this long (steering only) */
   slowStartMs: number;
+  /**
+   * After a promotion the previous generation stays alive, steered out, for windowMs (0: no bake),
+   * so `supervisor rollback` or a failing new generation can bring it back at once. Skipped when
+   * the previous generation holds more than maxRssBytes (0: no limit). maxExits: worker exits of
+   * the new generation tolerated during the window before it is rolled back.
+   */
+  bake: { windowMs: number; maxRssBytes: number; maxExits: number };
   /** a reload starts at most this many new workers at a time, the next when one is ready; 0: all at once */
   startConcurrency: number;
 }

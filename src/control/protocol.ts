@@ -6,8 +6,8 @@
 export const PROTOCOL_VERSION = 1;
 export const MAX_FRAME_BYTES = 64 * 1024;
 
-export type Command = 'status' | 'reload' | 'stop' | 'ping' | 'events';
-export const COMMANDS: readonly Command[] = ['status', 'reload', 'stop', 'ping', 'events'];
+export type Command = 'status' | 'reload' | 'rollback' | 'stop' | 'ping' | 'events';
+export const COMMANDS: readonly Command[] = ['status', 'reload', 'rollback', 'stop', 'ping', 'events'];
 
 export interface Request {
   command: Command;
@@ -41,6 +41,9 @@ export interface LifecycleFields {
   'reload-start': { trigger: string };
   'reload-phase': { phase: ReloadPhase } & Partial<ReloadPhaseFields[ReloadPhase]>; // the fields of the same `reload --json` event
   'reload-result': { outcome: ReloadOutcome; generation: number | null; reason: string | null; trigger: string; durationMs: number; release: { path: string; revision: string | null } | null; lastLines: string[] };
+  'bake-start': { gen: number; previous: number; windowMs: number; previousRssBytes: number }; // gen serves, previous stays warm
+  'bake-end': { gen: number; previous: number; reason: string }; // no rollback: previous drains
+  rollback: { gen: number; from: number; reason: string; automatic: boolean; steeredMs: number }; // gen serves again, from drains
   'orphan-reaped': { pid: number; code: number | null; signal: string | null }; // a reparented descendant reaped (PID 1 / subreaper)
 }
 export type LifecycleEventName = keyof LifecycleFields;
@@ -183,6 +186,10 @@ export interface DaemonStatus {
   eventSubscribers: number; // `supervisor events` clients connected now
   /** A slow start in progress: the promoted generation's share of new connections, and the time left. */
   slowStart: { generation: number; from: number; share: number; remainingMs: number } | null;
+  /** A bake window open now: the previous generation kept warm for a rollback, and the time left. Absent from daemons before the bake window. */
+  bake?: { generation: number; previous: number; endsAt: string; remainingMs: number; previousRssBytes: number; exits: number; maxExits: number } | null;
+  /** The last rollback (`supervisor rollback`, or automatic during a bake). */
+  lastRollback?: { generation: number; from: number; reason: string; automatic: boolean; at: string; steeredMs: number; durationMs: number | null } | null;
   /** How new workers warm up before they serve: the CPU priority mechanism in use, and the supervisor's warm-up. */
   warming: WarmingReport;
 }

@@ -6,6 +6,7 @@ import { NotifyHub } from './generation/notify-hub.js';
 import { describeRelease, type Release } from './generation/release.js';
 import { ReloadQueue, type ReloadResult, type ReloadRun } from './reload/queue.js';
 import { Reload, type ReloadHost, type ReloadStep } from './reload/reload.js';
+import { Bake, type RollbackResult } from './reload/bake.js';
 import { queueDepth, type Listeners } from './sockets/plan.js';
 import { resolveLossless, type LosslessReport } from './sockets/lossless.js';
 import { ActivationMismatch, matchActivationFds } from './sockets/activation.js';
@@ -43,6 +44,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #state: SupervisorState = 'starting';
   #serving: Generation | null = null;
   #reload: Reload | null = null;
+  #reloadResult: Promise<ReloadResult> | null = null; // the running reload's outcome
+  #bake: Bake | null = null; // the last bake window (open, or settled and still draining)
+  #lastRollback: { result: RollbackResult; at: number; durationMs: number | null } | null = null;
   #nextId = 1;
   #lastReload: ReloadResult | null = null;
   readonly #log: Logger;
@@ -141,9 +145,27 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this.#stopped;
   }
 
+  /**
+   * Brings the previous generation back: during a bake window at once (one program attach, then
+   * the current generation drains); during a reload, by stopping the reload where it is. Null
+   * when there is nothing to roll back to.
+   */
+  async rollback(trigger: string): Promise<{ kind: 'bake'; result: RollbackResult } | { kind: 'reload'; result: ReloadResult } | null> {
+    const reason = `rolled back by ${trigger}`;
+    if (this.#reload && this.#reloadResult && this.#reload.rollback(reason)) return { kind: 'reload', result: await this.#reloadResult };
+    if (this.#bake?.open) {
+      const result = await this.#bake.rollback(reason);
+      if (result) return { kind: 'bake', result };
+    }
+    return null;
+  }
+
   status(): DaemonStatus {
-    const generations = [this.#serving, this.#reload?.otherGeneration() ?? null].filter((gen): gen is Generation => gen !== null);
+    const bake = this.#bake;
+    const candidates = [this.#serving, this.#reload?.otherGeneration() ?? null, bake?.previous ?? null, bake?.current ?? null];
+    const generations = [...new Set(candidates)].filter((gen): gen is Generation => gen !== null && gen.state !== 'retired' && gen.state !== 'failed');
     generations.sort((a, b) => a.id - b.id);
+    const rollback = this.#lastRollback;
     const shift = this.#reload?.slowStart ?? null;
     return {
       schema: 1,
@@ -158,6 +180,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       lastReload: this.#lastReload ? summarize(this.#lastReload) : null,
       eventSubscribers: this.events.subscribers(),
       warming: warmingReport(this.#config, this.#priority, this.#sockets.steering),
+      bake: bake?.open ? bake.status() : null,
+      lastRollback: rollback ? { generation: rollback.result.generation, from: rollback.result.from, reason: rollback.result.reason, automatic: rollback.result.automatic, at: new Date(rollback.at).toISOString(), steeredMs: rollback.result.steeredMs, durationMs: rollback.durationMs } : null,
       slowStart: shift ? { generation: shift.generation, from: shift.from, share: Math.round(shift.share * 1000) / 1000, remainingMs: Math.max(0, Math.round(shift.endsAt - Date.now())) } : null,
     };
   }
@@ -174,12 +198,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.emit('reload-start', { trigger });
     const publishPhase = ({ event, ...fields }: ReloadProgress) => this.events.publish('reload-phase', { ...fields, phase: event });
     run.on('progress', publishPhase);
+    // A new reload means the release that baked is accepted: its predecessor drains now, beside the reload.
+    if (this.#bake?.open) void this.#bake.end('a new reload started');
     const reload = new Reload(this.#reloadHost(this.#serving), run);
     this.#reload = reload;
     try {
-      return this.#settled(await reload.run());
+      this.#reloadResult = reload.run();
+      return this.#settled(await this.#reloadResult);
     } finally {
       this.#reload = null;
+      this.#reloadResult = null;
       run.off('progress', publishPhase);
     }
   }
@@ -199,10 +227,28 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.#serving = generation;
         this.#config = config;
       },
+      bake: (current, previous, previousConfig, windowMs) => {
+        this.#bake = new Bake(this.#bakeHost(), current, previous, previousConfig, windowMs);
+      },
       end: () => {
         if (this.#state === 'reloading') this.#apply('reloaded');
       },
       ...(this.#onReloadStep ? { onStep: this.#onReloadStep } : {}),
+    };
+  }
+
+  #bakeHost() {
+    return {
+      sockets: this.#sockets,
+      log: this.#log,
+      events: this.events,
+      adopt: (generation: Generation, config: SupervisorConfig) => {
+        this.#serving = generation;
+        this.#config = config;
+      },
+      rolledBack: (result: RollbackResult, phase: 'steered' | 'drained') => {
+        this.#lastRollback = { result, at: this.#lastRollback?.result === result ? this.#lastRollback.at : Date.now(), durationMs: phase === 'drained' ? result.durationMs : null };
+      },
     };
   }
 
@@ -230,8 +276,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await this.#reloads.cancelPending({
       outcome: 'refused', generation: null, reason: 'the supervisor is stopping', lastLines: [], release: null, startedAt: Date.now(), durationMs: 0,
     });
-    // The running reload has settled: it left one generation serving, which drains now.
-    await this.#serving?.retire();
+    // The running reload has settled: it left one generation serving, which drains now, beside
+    // a baking one (or a rolled-back one still draining).
+    await Promise.all([this.#serving?.retire(), this.#bake?.end('the supervisor is stopping')]);
     this.#serving = null;
     this.#sockets.close();
     this.#notifySocket.close();

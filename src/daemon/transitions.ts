@@ -11,8 +11,8 @@ export const workerTransitions: Record<WorkerState, Partial<Record<WorkerEvent, 
   exited: {},
 };
 
-export type GenerationState = 'starting' | 'serving' | 'draining' | 'retired' | 'failed';
-export type GenerationEvent = 'promote' | 'fail' | 'drain' | 'reinstate' | 'gone';
+export type GenerationState = 'starting' | 'serving' | 'draining' | 'baking' | 'retired' | 'failed';
+export type GenerationEvent = 'promote' | 'fail' | 'drain' | 'bake' | 'reinstate' | 'gone';
 
 export const generationTransitions: Record<
   GenerationState,
@@ -21,7 +21,10 @@ export const generationTransitions: Record<
   starting: { promote: 'serving', fail: 'failed', drain: 'draining' },
   serving: { drain: 'draining' },
   // reinstate: a reload that fails while the generation hands over takes it back before it drains.
-  draining: { gone: 'retired', reinstate: 'serving' },
+  // bake: handed over, it stays alive and warm (steered out, no restarts) for the bake window.
+  draining: { gone: 'retired', reinstate: 'serving', bake: 'baking' },
+  // reinstate: a rollback; drain: the window ended (or a new reload or a stop ends it).
+  baking: { reinstate: 'serving', drain: 'draining' },
   failed: {},
   retired: {},
 };

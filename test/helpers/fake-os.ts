@@ -130,6 +130,8 @@ export class FakeOs implements DaemonOs {
       child.receive(signal);
       return true;
     },
+    // Every pretend worker holds 10 MB.
+    rssBytes: (pid: number): number | null => (this.children.find((candidate) => candidate.pid === pid)?.alive ? 10 * 1024 ** 2 : null),
   };
 
   listeners(): Listeners {

@@ -61,6 +61,8 @@ export interface GenerationEvents {
   'state-change': [{ from: GenerationState; to: GenerationState }];
   'worker-ready': [{ slot: number; pid: number; ready: number; total: number }];
   'candidate-failed': [WorkerNotReady];
+  // A worker of a serving generation exited and will be restarted (a bake counts these).
+  'worker-exit': [{ slot: number; pid: number; description: string; lastLines: string[] }];
 }
 
 // One generation: N worker slots running one config from one resolved cwd. While it serves, a
@@ -184,6 +186,19 @@ export class Generation extends EventEmitter<GenerationEvents> {
     }
   }
 
+  /**
+   * A generation that has handed over stays alive for the bake window: steered out, not
+   * restarted, ready to be reinstated by a rollback.
+   */
+  bake(): void {
+    this.#apply('bake');
+  }
+
+  /** What the generation's live workers hold in memory (RSS, bytes; a worker gone meanwhile counts 0). */
+  rssBytes(): number {
+    return this.#slots.reduce((sum, slot) => sum + (slot.worker?.alive ? this.#deps.os.rssBytes(slot.worker.pid) ?? 0 : 0), 0);
+  }
+
   /** A candidate that failed: every worker it started is stopped. */
   async fail(): Promise<void> {
     this.#apply('fail');
@@ -192,7 +207,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
 
   /** Drains and ends every worker (steered out first), then the generation is retired. */
   async retire(onDrained?: (done: number, total: number) => void): Promise<{ killed: number; reset: number }> {
-    if (this.#state === 'serving' || this.#state === 'starting') this.#apply('drain');
+    if (this.#state === 'serving' || this.#state === 'starting' || this.#state === 'baking') this.#apply('drain');
     const result = await this.#drainAll(onDrained);
     if (this.#state === 'draining') this.#apply('gone');
     return result;
@@ -438,6 +453,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
       this.#deps.events.publish('crash-loop', { gen: this.id, worker: slot.index, bootFailures: slot.bootFailures, lastLines: worker.tail.lines() });
     }
     log.warn({ code: exit.code, signal: exit.signal, restartInMs: delay, lastLines: worker.tail.lines().slice(-5) }, `worker ${slot.lastExit}: restarting`);
+    this.emit('worker-exit', { slot: slot.index, pid: worker.pid, description: slot.lastExit, lastLines: worker.tail.lines() });
     this.#deps.events.publish('worker-exit', { ...published, restartInMs: delay });
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;

@@ -37,6 +37,11 @@ export async function answerRequest({ supervisor, stop }: CommandTarget, request
       send(reloadResultFrame(result));
       return;
     }
+    case 'rollback': {
+      const rolled = await supervisor.rollback('supervisor rollback');
+      send(rollbackResultFrame(rolled));
+      return;
+    }
     case 'events':
       await streamEvents(supervisor, send, hungUp);
       return;
@@ -52,4 +57,21 @@ export function reloadResultFrame(result: ReloadResult): Frame {
   const said = { promoted: 'promoted', refused: 'refused', 'rolled-back': 'rolled back', failed: 'reload failed' } as const;
   const message = promoted ? `promoted: generation ${result.generation} serves${result.reason ? ` (${result.reason})` : ''}` : `${said[result.outcome]}: ${result.reason}`;
   return { type: 'result', ok: promoted, code: promoted ? ExitCode.ok : ExitCode.failed, message, data: result };
+}
+
+export function rollbackResultFrame(rolled: Awaited<ReturnType<Supervisor['rollback']>>): Frame {
+  if (rolled === null) {
+    const message = 'nothing to roll back to: no bake window is open and no reload is under way, so the previous generation is gone; deploy the previous release and reload (set bake: in the config to keep the previous generation warm after each promotion)';
+    return { type: 'result', ok: false, code: ExitCode.failed, message };
+  }
+  if (rolled.kind === 'reload') {
+    const { result } = rolled;
+    const ok = result.outcome === 'rolled-back';
+    const message = ok ? `rolled back: the reload to generation ${result.generation} was stopped; the previous generation serves (${result.reason})` : `rollback came too late: reload ${result.outcome}: ${result.reason}`;
+    return { type: 'result', ok, code: ok ? ExitCode.ok : ExitCode.failed, message, data: result };
+  }
+  const { result } = rolled;
+  const killed = result.killed > 0 ? `, ${result.killed} worker(s) killed at drain.timeout` : '';
+  const message = `rolled back: generation ${result.generation} serves again (new connections reached it ${result.steeredMs} ms after the request); generation ${result.from} drained in ${result.durationMs} ms${killed}`;
+  return { type: 'result', ok: true, code: ExitCode.ok, message, data: result };
 }

@@ -78,6 +78,25 @@ export class SupervisorMetrics {
       });
     }
 
+    new Gauge({
+      name: 'supervisor_bake_remaining_seconds',
+      help: 'Time left in the bake window, during which the previous generation is kept warm for a rollback (0: none open).',
+      registers,
+      collect() {
+        this.set((status().bake?.remainingMs ?? 0) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'supervisor_bake_previous_rss_bytes',
+      help: 'Memory (RSS) the baking previous generation still holds (0: no bake window open).',
+      registers,
+      collect() {
+        this.set(status().bake?.previousRssBytes ?? 0);
+      },
+    });
+    const rollbacks = new Counter({ name: 'supervisor_rollbacks_total', help: 'Rollbacks to a baking previous generation, by how (manual: supervisor rollback; automatic: the new generation failed in its bake window).', labelNames: ['how'], registers });
+    rollbacks.inc({ how: 'manual' }, 0);
+    rollbacks.inc({ how: 'automatic' }, 0);
     const restarts = new Counter({ name: 'supervisor_worker_restarts_total', help: 'Workers restarted after they died on their own.', registers });
     const crashLoops = new Counter({ name: 'supervisor_crash_loops_total', help: 'Worker slots that entered a crash loop.', registers });
     const reloads = new Counter({ name: 'supervisor_reloads_total', help: 'Reloads by result (promoted, rolled-back, refused).', labelNames: ['result'], registers });
@@ -121,6 +140,9 @@ export class SupervisorMetrics {
           return;
         case 'orphan-reaped':
           orphans.inc();
+          return;
+        case 'rollback':
+          rollbacks.inc({ how: event.automatic === true ? 'automatic' : 'manual' });
           return;
       }
     });

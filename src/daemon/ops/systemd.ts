@@ -79,7 +79,8 @@ function describeReload(last: ReloadSummary | null): string {
 export function statusLine(status: DaemonStatus): string {
   const generations = status.generations.map(describeGeneration).join(', ') || 'no workers';
   const state = status.state === 'running' ? '' : `${status.state}: `;
-  return oneLine(`${state}${generations}; ${describeReload(status.lastReload)}`, STATUS_MAX);
+  const bake = status.bake ? `; bake: generation ${status.bake.previous} warm for ${Math.ceil(status.bake.remainingMs / 1000)}s (${Math.round(status.bake.previousRssBytes / 1024 ** 2)} MB)` : '';
+  return oneLine(`${state}${generations}; ${describeReload(status.lastReload)}${bake}`, STATUS_MAX);
 }
 
 /** What the notifier listens to: the Supervisor, or a stand-in in tests. */

@@ -1,6 +1,7 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
+import { readRssBytes } from './proc.js';
 
 // What a worker's process is to the supervisor: a pid, two output streams, an exit. Node's
 // ChildProcess is one; a test's fake worker is another.
@@ -19,6 +20,8 @@ export interface ProcessOs {
   spawn(file: string, args: string[], options: SpawnOptions): ChildHandle;
   // kill(2): a negative pid addresses a process group. False when nothing received it (ESRCH).
   kill(pid: number, signal: NodeJS.Signals): boolean;
+  // Resident memory in bytes, null when the process is gone (what a bake window keeps alive).
+  rssBytes(pid: number): number | null;
 }
 
 export const realProcessOs: ProcessOs = {
@@ -31,4 +34,5 @@ export const realProcessOs: ProcessOs = {
       return false;
     }
   },
+  rssBytes: readRssBytes,
 };

@@ -35,6 +35,12 @@ export function readStat(pid: number): ProcStat | null {
   return text === null ? null : parseStat(text);
 }
 
+/** Resident memory from /proc/PID/status (VmRSS), in bytes; null when the process is gone. */
+export function readRssBytes(pid: number): number | null {
+  const kib = /^VmRSS:\s+(\d+) kB$/m.exec(readOrNull(`/proc/${pid}/status`) ?? '')?.[1];
+  return kib === undefined ? null : Number(kib) * 1024;
+}
+
 /** Every pid in /proc (none where there is no /proc). */
 export function processIds(): number[] {
   return numericEntries('/proc') ?? [];

@@ -35,6 +35,8 @@ export interface ReloadHost {
   newGeneration(config: SupervisorConfig, release: Release): Generation;
   begin(next: SupervisorConfig): void;
   adopt(serving: Generation, config: SupervisorConfig): void;
+  // The previous generation is kept for the bake window instead of retired (bake.window).
+  bake(current: Generation, previous: Generation, previousConfig: SupervisorConfig, windowMs: number): void;
   end(): void;
   // Called as each step is entered; a test throws from it to inject a fault there.
   onStep?: (step: ReloadStep) => void;
@@ -63,6 +65,7 @@ export class Reload {
   #candidate: Generation | null = null;
   #committed = false; // the candidate is the serving generation
   #shift: { ramp: SlowStart; status: SlowStartStatus } | null = null; // a slow start under way
+  readonly #rollback = new AbortController(); // `supervisor rollback` while this reload runs
 
   constructor(host: ReloadHost, run: ReloadRun) {
     this.#host = host;
@@ -79,6 +82,17 @@ export class Reload {
 
   get slowStart(): SlowStartStatus | null {
     return this.#shift?.status ?? null;
+  }
+
+  /**
+   * `supervisor rollback` during this reload: until the previous generation starts to drain (the
+   * retire step), the reload stops where it is and the previous generation takes every connection
+   * back, as on any failure. False when it is too late for that.
+   */
+  rollback(reason: string): boolean {
+    if (this.#step === 'retire' || this.#step === 'settled' || this.#rollback.signal.aborted) return false;
+    this.#rollback.abort(new RollbackRequested(reason));
+    return true;
   }
 
   async run(): Promise<ReloadResult> {
@@ -104,7 +118,7 @@ export class Reload {
     const candidate = await this.#startCandidate(plan);
     this.#promote(candidate, plan.config);
     await this.#shiftConnections(candidate);
-    const note = await this.#retire();
+    const note = await this.#retire(candidate);
     return this.#finish('promoted', candidate.id, note);
   }
 
@@ -141,7 +155,12 @@ export class Reload {
     candidate.on('worker-ready', onWorkerReady);
     try {
       candidate.startAll(config.startConcurrency);
-      await candidate.whenAllReady(this.#host.stopping);
+      try {
+        await candidate.whenAllReady(AbortSignal.any([this.#host.stopping, this.#rollback.signal]));
+      } catch (error) {
+        this.#throwIfRolledBack(); // the rollback's reason, not the cancelled wait's
+        throw error;
+      }
     } finally {
       candidate.off('worker-ready', onWorkerReady);
     }
@@ -176,21 +195,33 @@ export class Reload {
     await shift.ramp.run((share) => {
       shift.status.share = share;
       this.#routeShares(candidate, previous, share);
-    }, this.#host.stopping);
+    }, AbortSignal.any([this.#host.stopping, this.#rollback.signal]));
+    this.#throwIfRolledBack();
     this.#routeShares(candidate, previous, 1);
     this.#run.progress('shifted', { generation: candidate.id, drainingGeneration: previous.id, slowStartMs: shift.ramp.durationMs });
   }
 
   // Drains the previous generation: queues waited empty, the drain signal, SIGKILL at the deadline.
-  async #retire(): Promise<string | null> {
+  // With a bake window it is kept instead, alive and steered out, for a rollback.
+  async #retire(candidate: Generation): Promise<string | null> {
     this.#enter('retire');
     const previous = this.#previous;
+    const bake = bakePlan(candidate.config, previous, this.#host.sockets.steering);
+    if (bake.windowMs > 0) {
+      this.#host.bake(candidate, previous, this.#previousConfig, bake.windowMs);
+      return `generation ${previous.id} bakes for ${formatSeconds(bake.windowMs)}: supervisor rollback brings it back`;
+    }
     const { killed, reset } = await previous.retire((done, total) => this.#run.progress('drained', { generation: previous.id, done, total }));
     const notes = [
+      ...(bake.skipped ? [bake.skipped] : []),
       ...(killed > 0 ? [`${killed} old worker(s) killed at drain.timeout`] : []),
       ...(reset > 0 ? [`${reset} queued connection(s) reset as old listeners closed`] : []),
     ];
     return notes.length > 0 ? notes.join('; ') : null;
+  }
+
+  #throwIfRolledBack(): void {
+    if (this.#rollback.signal.aborted) throw this.#rollback.signal.reason as RollbackRequested;
   }
 
   // The failure path, whatever the step: one generation keeps serving and nothing leaks.
@@ -198,7 +229,7 @@ export class Reload {
     const step = this.#step as ReloadStep;
     const candidate = this.#candidate;
     const previous = this.#previous;
-    const unfit = error instanceof WorkerNotReady || this.#host.stopping.aborted;
+    const unfit = error instanceof WorkerNotReady || error instanceof RollbackRequested || this.#host.stopping.aborted;
     if (candidate && step !== 'retire') {
       this.#run.progress('rolling-back', { generation: candidate.id, reason: describe(error) });
       await this.#attempt('take the previous generation back', () => {
@@ -249,6 +280,30 @@ export class Reload {
     return { outcome, generation, reason, lastLines, trigger, release: this.#release, startedAt: this.#startedAt, durationMs: Date.now() - this.#startedAt };
   }
 }
+
+/** `supervisor rollback` stopped the reload. */
+export class RollbackRequested extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'RollbackRequested';
+  }
+}
+
+// Whether the previous generation bakes: only with steering (without it the previous
+// generation's workers would go on accepting new connections), and only within bake.max_rss.
+function bakePlan(config: SupervisorConfig, previous: Generation, steering: boolean): { windowMs: number; skipped: string | null } {
+  const { windowMs, maxRssBytes } = config.bake;
+  if (windowMs === 0) return { windowMs: 0, skipped: null };
+  if (!steering) return { windowMs: 0, skipped: 'bake skipped: it needs steering (socket: reuseport with lossless: auto or steer)' };
+  if (maxRssBytes > 0) {
+    const rss = previous.rssBytes();
+    if (rss > maxRssBytes) return { windowMs: 0, skipped: `bake skipped: generation ${previous.id} holds ${megabytes(rss)} MB, over bake.max_rss (${megabytes(maxRssBytes)} MB)` };
+  }
+  return { windowMs, skipped: null };
+}
+
+const megabytes = (bytes: number) => Math.round(bytes / 1024 ** 2);
+const formatSeconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`);
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
