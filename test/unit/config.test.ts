@@ -260,6 +260,16 @@ describe('types and ranges', () => {
     assert.equal(parse(`${MINIMAL}start_concurrency: 1`).startConcurrency, 1);
   });
 
+  it('bake: off by default; `bake: 60s` is short for its window; sizes with a unit; each problem named', () => {
+    assert.deepEqual(parse(MINIMAL).bake, { windowMs: 0, maxRssBytes: 0, maxExits: 0 });
+    assert.deepEqual(parse(`${MINIMAL}bake: 60s`).bake, { windowMs: 60_000, maxRssBytes: 0, maxExits: 0 });
+    assert.deepEqual(parse(`${MINIMAL}bake: { window: 5m, max_rss: 1.5GB, max_exits: 2 }`).bake, { windowMs: 300_000, maxRssBytes: 1.5 * 1024 ** 3, maxExits: 2 });
+    assert.equal(parse(`${MINIMAL}bake: { window: 1m, max_rss: 512MB }`).bake.maxRssBytes, 512 * 1024 ** 2);
+    problemAt(`${MINIMAL}bake: { window: 1m, max_rss: 512 }`, 'bake.max_rss', 3, 30, /expected a size such as 512MB or 2GB, or 0, got "?512"?: write a number with a unit/);
+    problemAt(`${MINIMAL}bake: { window: 2d }`, 'bake.window', 3, 17, /unknown unit "d"/);
+    problemAt(`${MINIMAL}bake: { windw: 1m }`, 'bake.windw', 3, 9, /window/);
+  });
+
   it('tells to drop the quotes around a number', () => {
     problemAt(`${MINIMAL}workers: "4"`, 'workers', 3, 10, /got "4": write it without quotes/);
   });

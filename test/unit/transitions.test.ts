@@ -37,6 +37,12 @@ test('a candidate generation either is promoted or fails; only serving ones drai
   assert.deepEqual(transition(generationTransitions, 'starting', 'fail'), { ok: true, to: 'failed' });
   assert.deepEqual(transition(generationTransitions, 'serving', 'drain'), { ok: true, to: 'draining' });
   assert.deepEqual(transition(generationTransitions, 'draining', 'gone'), { ok: true, to: 'retired' });
+  // The bake window: a handed-over generation bakes; a rollback reinstates it, the window's end drains it.
+  assert.deepEqual(transition(generationTransitions, 'draining', 'bake'), { ok: true, to: 'baking' });
+  assert.deepEqual(transition(generationTransitions, 'baking', 'reinstate'), { ok: true, to: 'serving' });
+  assert.deepEqual(transition(generationTransitions, 'baking', 'drain'), { ok: true, to: 'draining' });
+  assert.equal(transition(generationTransitions, 'serving', 'bake').ok, false, 'only a generation that handed over can bake');
+  assert.equal(transition(generationTransitions, 'baking', 'gone').ok, false, 'a baking generation drains before it is gone');
   assert.equal(transition(generationTransitions, 'failed', 'promote').ok, false);
   assert.equal(transition(generationTransitions, 'serving', 'promote').ok, false);
 });
