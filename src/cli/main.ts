@@ -2,7 +2,7 @@
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ConfigError, defaultClientSocket, loadConfig, formatDuration, parseDuration } from '../config/index.js';
+import { ConfigError, defaultClientSocket, loadConfig, formatDuration, parseDuration, parsePercent } from '../config/index.js';
 import { request, NoDaemonError } from '../control/client.js';
 import type { DaemonStatus, EventFrame, ResultFrame, Command } from '../control/protocol.js';
 import { createLogger } from '../log.js';
@@ -140,10 +140,13 @@ async function main(): Promise<void> {
       (y) =>
         withTarget(y)
           .option('wait', { type: 'boolean', default: true, describe: 'wait for the result; --no-wait exits 0 once the daemon has accepted the reload' })
-          .option('timeout', { type: 'string', describe: 'stop waiting after this long (such as 2m) and exit 5; the reload goes on' }),
+          .option('timeout', { type: 'string', describe: 'stop waiting after this long (such as 2m) and exit 5; the reload goes on' })
+          .option('canary', { type: 'string', describe: 'hold the new generation at this share of new connections (such as 10%) until supervisor promote or supervisor rollback (or canary.hold runs out); exits 0 once the canary holds' }),
       async (args) => {
         const timeoutMs = args.timeout === undefined ? null : durationOption('timeout', args.timeout, 1);
-        process.exit(await runReload({ socket: controlPath(args), json: args.json, wait: args.wait, timeoutMs }));
+        const canary = args.canary === undefined ? null : parsePercent(args.canary);
+        if (canary === null && args.canary !== undefined) fail(ExitCode.usage, `--canary ${args.canary}: write a percentage above 0% and below 100%, such as 10%`);
+        process.exit(await runReload({ socket: controlPath(args), json: args.json, wait: args.wait, timeoutMs, canary }));
       },
     )
     .command(
@@ -167,6 +170,12 @@ async function main(): Promise<void> {
       'stream the daemon\'s lifecycle events (worker states, reloads, rollbacks, crash loops) until Ctrl-C',
       (y) => withTarget(y),
       async (args) => process.exit(await runEvents({ socket: controlPath(args), json: args.json })),
+    )
+    .command(
+      'promote',
+      'let a holding canary (reload --canary, canary:) go on to every new connection, then bake or drain the old generation as configured; returns with the reload\'s result. Exit 1: no canary holds',
+      (y) => withTarget(y),
+      async (args) => finish(await ask(args, 'promote'), args.json),
     )
     .command(
       'rollback',

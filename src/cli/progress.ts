@@ -66,6 +66,10 @@ export class ReloadProgressView {
         this.#setPhase(`rolling back: stopping generation ${event.generation}; the old generation keeps serving`);
         return;
       case 'promoted':
+        if (typeof event.canaryShare === 'number' && event.canaryShare > 0) {
+          this.#done(renderReloadEvent(event));
+          return;
+        }
         if (typeof event.slowStartMs === 'number' && event.slowStartMs > 0) {
           this.#done(`generation ${event.generation} serves: slow start`);
           this.#setPhase(`slow start: shifting new connections from generation ${event.drainingGeneration} to ${event.generation} over ${seconds(event.slowStartMs)}`);

@@ -9,6 +9,7 @@ export interface ReloadOptions {
   json: boolean;
   wait: boolean; // false: --no-wait, exit once the daemon accepted the reload
   timeoutMs: number | null; // --timeout: stop waiting after this long (exit 5); the reload goes on
+  canary?: number | null; // --canary: hold the new generation at this share (0..1) of new connections
 }
 
 interface Streams {
@@ -34,9 +35,12 @@ export async function runReload(options: ReloadOptions, streams: Streams = { std
   };
   const timedOutMessage = () => `still reloading after ${formatDuration(options.timeoutMs!)}: stopped waiting; the reload goes on in the daemon (${follow})`;
 
-  const call = openRequest(options.socket, { command: 'reload' }, (event) => {
+  const request = { command: 'reload' as const, ...(options.canary ? { canary: options.canary } : {}) };
+  const call = openRequest(options.socket, request, (event) => {
     if (json) print(event);
     else view!.event(event);
+    // A canary holds until an operator decides: report it and let the daemon hold it.
+    if (event.event === 'canary') return stopWaiting(ExitCode.ok, canaryMessage(event), true);
     if (event.event !== 'accepted') return;
     accepted = true;
     if (!options.wait) stopWaiting(ExitCode.ok, `reload accepted by supervisor pid ${event.pid}${event.queued ? ' (queued after the running one)' : ''}; not waiting for it: ${follow}`, true);
@@ -89,4 +93,9 @@ export async function runReload(options: ReloadOptions, streams: Streams = { std
     if (ackTimer) clearTimeout(ackTimer);
     process.off('SIGINT', onInterrupt);
   }
+}
+
+function canaryMessage(event: EventFrame): string {
+  const share = `${Math.round(Number(event.share) * 1000) / 10}%`;
+  return `canary: generation ${event.generation} gets ${share} of new connections, generation ${event.previousGeneration} the rest, for up to ${formatDuration(Number(event.holdMs))} (then ${event.onExpiry}); decide with supervisor promote or supervisor rollback`;
 }

@@ -17,6 +17,8 @@ function table(rows: string[][]): string {
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 }
 
+const share = (fraction: unknown) => `${Math.round(Number(fraction) * 1000) / 10}%`;
+
 export function renderStatus(status: DaemonStatus, now = Date.now()): string {
   const lines = [
     `supervisor pid ${status.pid}: ${status.state}; socket mode ${status.socket} on ${status.listen.join(', ')}`,
@@ -29,6 +31,10 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
   if (status.slowStart) {
     const { generation, from, share, remainingMs } = status.slowStart;
     lines.push(`slow start: generation ${generation} gets ${Math.round(share * 100)}% of new connections, generation ${from} the rest; ${formatSeconds(remainingMs)} left`);
+  }
+  if (status.canary) {
+    const { generation, from, share: held, remainingMs, onExpiry } = status.canary;
+    lines.push(`canary: generation ${generation} gets ${share(held)} of new connections, generation ${from} the rest; ${formatSeconds(remainingMs)} left before ${onExpiry}; supervisor promote or supervisor rollback`);
   }
   if (status.bake) {
     const { generation, previous, remainingMs, previousRssBytes, exits } = status.bake;
@@ -95,6 +101,7 @@ export function renderReloadEvent(event: EventFrame): string {
     case 'rolling-back':
       return `rolling back generation ${event.generation}: ${event.reason}`;
     case 'promoted':
+      if (typeof event.canaryShare === 'number' && event.canaryShare > 0) return `generation ${event.generation} serves ${share(event.canaryShare)} of new connections (canary); generation ${event.drainingGeneration} the rest`;
       return typeof event.slowStartMs === 'number' && event.slowStartMs > 0
         ? `generation ${event.generation} serves; slow start: generation ${event.drainingGeneration} hands new connections over within ${event.slowStartMs} ms, then drains (${event.drainWorkers} worker(s))`
         : `generation ${event.generation} serves; draining generation ${event.drainingGeneration} (${event.drainWorkers} worker(s))`;
@@ -102,6 +109,10 @@ export function renderReloadEvent(event: EventFrame): string {
       return `generation ${event.generation} takes every new connection; draining generation ${event.drainingGeneration}`;
     case 'drained':
       return `  drained ${event.done}/${event.total}`;
+    case 'canary':
+      return `canary: generation ${event.generation} holds ${share(event.share)} of new connections for up to ${formatSeconds(Number(event.holdMs))} (then ${event.onExpiry}): supervisor promote or supervisor rollback`;
+    case 'canary-promoted':
+      return `canary promoted: ${event.reason}`;
     default:
       return `${event.event} ${JSON.stringify(event)}`;
   }

@@ -2,6 +2,7 @@
 // the key path; each field says in its own words what it expected and how to fix the value.
 import * as z from 'zod';
 import { formatDuration, parseDuration } from './duration.js';
+import { parsePercent } from './percent.js';
 
 /** `atKey`: the problem is the key's name, not its value, so point at the key. */
 export type Report = (message: string, path?: PropertyKey[], atKey?: boolean) => void;
@@ -161,6 +162,22 @@ export function byteSize(fallback: number) {
         return undefined;
       }
       return Math.round(Number(match[1]) * SIZE_UNITS[unit]!);
+    },
+  });
+}
+
+/** A share such as "10%" (above 0, below 100), as a fraction; 0 for none. */
+export function percentShare() {
+  const expect = 'a percentage above 0% and below 100%, such as 10%, or 0 for none';
+  return field<number>({
+    expect,
+    default: 0,
+    show: (share) => (share === 0 ? '0' : `${Math.round(share * 1000) / 10}%`),
+    parse(value, report) {
+      if (value === 0) return 0;
+      const share = parsePercent(value);
+      if (share === null) report(`expected ${expect}, got ${describe(value)}`);
+      return share ?? undefined;
     },
   });
 }

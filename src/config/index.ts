@@ -3,6 +3,7 @@ export type { SocketMode, LosslessMode, ReadyKind, ListenAddress, SupervisorConf
 export { ConfigError, formatProblem, type ConfigProblem } from './errors.js';
 export { loadConfig, parseConfig } from './load.js';
 export { parseDuration, formatDuration } from './duration.js';
+export { parsePercent } from './percent.js';
 export { defaultClientSocket, defaultControlPath, MAX_SOCKET_PATH_BYTES } from './control.js';
 export { parseListenAddress } from './address.js';
 export { RESERVED_ENV, DEFAULT_INHERIT_ENV, DRAIN_SIGNALS, LOSSLESS_MODES } from './schema.js';

@@ -3,7 +3,7 @@
 import * as z from 'zod';
 import { parseListenAddress } from './address.js';
 import { WORKER_ENV_NAMES } from '../worker-contract.js';
-import { byteSize, derivedDuration, describe, duration, field, oneOf, wholeNumber, type Report } from './fields.js';
+import { byteSize, percentShare, derivedDuration, describe, duration, field, oneOf, wholeNumber, type Report } from './fields.js';
 import type { ListenAddress, LosslessMode, ReadyKind, SocketMode } from './types.js';
 
 const SECOND = 1_000;
@@ -289,6 +289,14 @@ export const bakeFields = {
   max_exits: wholeNumber(0, 1000, 0),
 };
 
+export const CANARY_EXPIRY_ACTIONS = ['rollback', 'promote'] as const;
+
+export const canaryFields = {
+  share: percentShare(),
+  hold: duration(SECOND, 24 * HOUR, 5 * 60 * SECOND),
+  on_expiry: oneOf(CANARY_EXPIRY_ACTIONS, 'rollback'),
+};
+
 // `bake: 60s` is short for `bake: { window: 60s }`.
 const bake = z.preprocess((value) => (typeof value === 'string' ? { window: value } : value), section(bakeFields));
 
@@ -319,6 +327,7 @@ export const topFields = {
   stop_grace: duration(0, 10 * 60 * SECOND, 0),
   slow_start: duration(0, 10 * 60 * SECOND, 0),
   bake,
+  canary: section(canaryFields),
   start_concurrency: wholeNumber(0, 256, 0),
 };
 
@@ -334,4 +343,5 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   restart: Object.keys(restartFields),
   watch: Object.keys(watchFields),
   bake: Object.keys(bakeFields),
+  canary: Object.keys(canaryFields),
 };

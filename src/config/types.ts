@@ -69,6 +69,12 @@ export interface SupervisorConfig {
    * the new generation tolerated during the window before it is rolled back.
    */
   bake: { windowMs: number; maxRssBytes: number; maxExits: number };
+  /**
+   * Every reload holds the new generation at `share` of new connections (0: no canary) until
+   * `supervisor promote`, `supervisor rollback`, a worker exit, or holdMs ending (then onExpiry).
+   * `supervisor reload --canary 10%` gives one reload a share.
+   */
+  canary: { share: number; holdMs: number; onExpiry: 'rollback' | 'promote' };
   /** a reload starts at most this many new workers at a time, the next when one is ready; 0: all at once */
   startConcurrency: number;
 }

@@ -6,11 +6,13 @@
 export const PROTOCOL_VERSION = 1;
 export const MAX_FRAME_BYTES = 64 * 1024;
 
-export type Command = 'status' | 'reload' | 'rollback' | 'stop' | 'ping' | 'events';
-export const COMMANDS: readonly Command[] = ['status', 'reload', 'rollback', 'stop', 'ping', 'events'];
+export type Command = 'status' | 'reload' | 'rollback' | 'promote' | 'stop' | 'ping' | 'events';
+export const COMMANDS: readonly Command[] = ['status', 'reload', 'rollback', 'promote', 'stop', 'ping', 'events'];
 
 export interface Request {
   command: Command;
+  /** reload only: hold the new generation at this share (0..1, exclusive) of new connections: a canary. */
+  canary?: number;
 }
 
 // The lifecycle as one catalogue of typed events: the daemon publishes them, `supervisor events`
@@ -22,9 +24,12 @@ export interface ReloadPhaseFields {
   starting: { generation: number; workers: number; cwd: string; revision: string | null };
   'worker-ready': { generation: number; slot: number; pid: number; ready: number; total: number };
   'rolling-back': { generation: number; reason: string };
-  promoted: { generation: number; drainingGeneration: number; drainWorkers: number; slowStartMs: number };
+  promoted: { generation: number; drainingGeneration: number; drainWorkers: number; slowStartMs: number; canaryShare: number }; // canaryShare 0: no canary
   shifted: { generation: number; drainingGeneration: number; slowStartMs: number };
   drained: { generation: number; done: number; total: number };
+  // The new generation holds at `share` of new connections until promote, rollback, a failure or the hold's end.
+  canary: { generation: number; previousGeneration: number; share: number; holdMs: number; onExpiry: 'rollback' | 'promote' };
+  'canary-promoted': { generation: number; reason: string };
 }
 export type ReloadPhase = keyof ReloadPhaseFields;
 export type ReloadProgress = { [P in ReloadPhase]: { event: P } & ReloadPhaseFields[P] }[ReloadPhase];
@@ -91,7 +96,12 @@ export function parseRequest(line: string): ParsedRequest {
   if (typeof command !== 'string' || !(COMMANDS as readonly string[]).includes(command)) {
     return { ok: false, message: `unknown command ${JSON.stringify(command)}: expected one of ${COMMANDS.join(', ')}` };
   }
-  return { ok: true, request: { command: command as Command } };
+  const canary = (value as { canary?: unknown }).canary;
+  if (canary === undefined) return { ok: true, request: { command: command as Command } };
+  if (command !== 'reload' || typeof canary !== 'number' || !(canary > 0 && canary < 1)) {
+    return { ok: false, message: `canary ${JSON.stringify(canary)} is not valid for ${command}: only reload takes a canary, a share above 0 and below 1, such as {"command":"reload","canary":0.1}` };
+  }
+  return { ok: true, request: { command: 'reload', canary } };
 }
 
 // Splits a byte stream into lines, refusing any line longer than the frame limit.
@@ -186,6 +196,8 @@ export interface DaemonStatus {
   eventSubscribers: number; // `supervisor events` clients connected now
   /** A slow start in progress: the promoted generation's share of new connections, and the time left. */
   slowStart: { generation: number; from: number; share: number; remainingMs: number } | null;
+  /** A canary holding now: the new generation's share of new connections, the time left and what happens then. */
+  canary?: { generation: number; from: number; share: number; remainingMs: number; onExpiry: 'rollback' | 'promote' } | null;
   /** A bake window open now: the previous generation kept warm for a rollback, and the time left. Absent from daemons before the bake window. */
   bake?: { generation: number; previous: number; endsAt: string; remainingMs: number; previousRssBytes: number; exits: number; maxExits: number } | null;
   /** The last rollback (`supervisor rollback`, or automatic during a bake). */

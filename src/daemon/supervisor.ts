@@ -133,11 +133,24 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#apply('started');
   }
 
-  reload(trigger: string): ReloadRun {
+  // canaryShare: `reload --canary` (0..1), for this reload only.
+  reload(trigger: string, canaryShare: number | null = null): ReloadRun {
     if (this.#state === 'stopping' || this.#state === 'stopped' || this.#state === 'starting') {
       return this.#refusedRun(trigger, `the supervisor is ${this.#state}`);
     }
-    return this.#reloads.request(trigger);
+    const canary = this.#reload?.canary;
+    if (canary) {
+      return this.#refusedRun(trigger, `a canary holds: generation ${canary.generation} gets ${Math.round(canary.share * 1000) / 10}% of new connections: run supervisor promote or supervisor rollback first`);
+    }
+    const run = this.#reloads.request(trigger);
+    if (canaryShare !== null) run.canaryShare = canaryShare;
+    return run;
+  }
+
+  /** `supervisor promote`: a holding canary goes on; resolves with its reload's result. Null when no canary holds. */
+  async promoteCanary(trigger: string): Promise<ReloadResult | null> {
+    if (!this.#reload || !this.#reloadResult || !this.#reload.promoteCanary(`promoted by ${trigger}`)) return null;
+    return this.#reloadResult;
   }
 
   stop(): Promise<void> {
@@ -180,6 +193,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       lastReload: this.#lastReload ? summarize(this.#lastReload) : null,
       eventSubscribers: this.events.subscribers(),
       warming: warmingReport(this.#config, this.#priority, this.#sockets.steering),
+      canary: this.#canaryStatus(),
       bake: bake?.open ? bake.status() : null,
       lastRollback: rollback ? { generation: rollback.result.generation, from: rollback.result.from, reason: rollback.result.reason, automatic: rollback.result.automatic, at: new Date(rollback.at).toISOString(), steeredMs: rollback.result.steeredMs, durationMs: rollback.durationMs } : null,
       slowStart: shift ? { generation: shift.generation, from: shift.from, share: Math.round(shift.share * 1000) / 1000, remainingMs: Math.max(0, Math.round(shift.endsAt - Date.now())) } : null,
@@ -235,6 +249,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       },
       ...(this.#onReloadStep ? { onStep: this.#onReloadStep } : {}),
     };
+  }
+
+  #canaryStatus(): DaemonStatus['canary'] {
+    const canary = this.#reload?.canary;
+    if (!canary) return null;
+    return { generation: canary.generation, from: canary.from, share: canary.share, remainingMs: Math.max(0, canary.endsAt - Date.now()), onExpiry: canary.onExpiry };
   }
 
   #bakeHost() {

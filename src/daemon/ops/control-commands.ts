@@ -27,14 +27,20 @@ export async function answerRequest({ supervisor, stop }: CommandTarget, request
       // `accepted`: the reload will run (now or right after the running one) even if this client
       // hangs up (reload --no-wait); a refusal comes straight back as the result instead.
       const queued = supervisor.state === 'reloading';
-      const accepting = supervisor.state === 'running' || queued;
-      const run = supervisor.reload('supervisor reload');
+      const accepting = (supervisor.state === 'running' || queued) && supervisor.status().canary == null;
+      const run = supervisor.reload(request.canary ? `supervisor reload --canary ${Math.round(request.canary * 1000) / 10}%` : 'supervisor reload', request.canary ?? null);
       if (accepting) send({ type: 'event', event: 'accepted', time: new Date().toISOString(), pid: process.pid, queued });
       const forward = (progress: { event: string }) => send({ type: 'event', time: new Date().toISOString(), ...progress });
       run.on('progress', forward);
       const result = await run.result;
       run.off('progress', forward);
       send(reloadResultFrame(result));
+      return;
+    }
+    case 'promote': {
+      const result = await supervisor.promoteCanary('supervisor promote');
+      if (result === null) send({ type: 'result', ok: false, code: ExitCode.failed, message: 'nothing to promote: no canary holds (start one with supervisor reload --canary 10%, or canary: in the config)' });
+      else send(reloadResultFrame(result));
       return;
     }
     case 'rollback': {

@@ -8,6 +8,7 @@ export type ReloadResult = ReloadResultData;
 // One reload as callers see it: progress events while it runs, then one result.
 export class ReloadRun extends EventEmitter<{ progress: [ReloadProgress] }> {
   readonly triggers: string[] = [];
+  canaryShare: number | null = null; // `reload --canary`: this reload holds the new generation at that share
   readonly result: Promise<ReloadResult>;
   #settle!: (result: ReloadResult) => void;
 

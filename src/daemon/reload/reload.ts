@@ -9,19 +9,20 @@ import type { ReloadResult, ReloadRun } from './queue.js';
 
 // One reload, as named steps:
 //
-//   prepare -> start-candidate -> promote -> shift -> retire
+//   prepare -> start-candidate -> promote -> canary -> shift -> retire
 //
 // prepare reads and checks the config and touches nothing. start-candidate starts the new
 // generation steered out and waits until every worker is ready. promote routes new connections to
-// it (all, or a slow start's first share) and makes it the serving generation. shift grows that
-// share to all of it. retire drains the previous generation and ends it.
+// it (all, a canary's share, or a slow start's first share) and makes it the serving generation.
+// canary holds that share until `supervisor promote`, `supervisor rollback`, a worker exit or the
+// hold's end. shift grows the share to all of it. retire drains the previous generation and ends it.
 //
 // A failure at any step settles the reload and leaves one generation serving: up to and including
 // shift, the previous generation (still warm, never told to drain) takes every connection back and
 // the candidate is stopped; in retire, the candidate already serves alone and the previous
 // generation is ended as planned. Nothing a step throws escapes: the reload answers `failed` (or
 // `rolled-back` when the candidate proved unfit), naming the error, and the daemon goes on.
-export type ReloadStep = 'prepare' | 'start-candidate' | 'promote' | 'shift' | 'retire';
+export type ReloadStep = 'prepare' | 'start-candidate' | 'promote' | 'canary' | 'shift' | 'retire';
 
 // What a reload borrows from the supervisor. The supervisor's state follows the reload: `begin`
 // is told the config the reload runs under (systemd sizes its timeout extension from it).
@@ -52,7 +53,26 @@ export interface SlowStartStatus {
 interface Plan {
   config: SupervisorConfig;
   release: Release;
+  canary: CanaryPlan | null;
 }
+
+interface CanaryPlan {
+  share: number;
+  holdMs: number;
+  onExpiry: 'rollback' | 'promote';
+}
+
+export interface CanaryStatus {
+  generation: number;
+  from: number;
+  share: number;
+  endsAt: number;
+  onExpiry: 'rollback' | 'promote';
+}
+
+// How a canary ends: promoted (by the operator, or the hold ran out with on_expiry: promote), or
+// rolled back (then `error` is what the reload's failure path reports).
+type CanaryDecision = { action: 'promote'; reason: string } | { action: 'rollback'; error: Error };
 
 export class Reload {
   readonly #host: ReloadHost;
@@ -66,6 +86,7 @@ export class Reload {
   #committed = false; // the candidate is the serving generation
   #shift: { ramp: SlowStart; status: SlowStartStatus } | null = null; // a slow start under way
   readonly #rollback = new AbortController(); // `supervisor rollback` while this reload runs
+  #canary: { status: CanaryStatus; decide: (decision: CanaryDecision) => void } | null = null; // a canary holding
 
   constructor(host: ReloadHost, run: ReloadRun) {
     this.#host = host;
@@ -82,6 +103,17 @@ export class Reload {
 
   get slowStart(): SlowStartStatus | null {
     return this.#shift?.status ?? null;
+  }
+
+  get canary(): CanaryStatus | null {
+    return this.#canary?.status ?? null;
+  }
+
+  /** `supervisor promote`: a holding canary goes on to all new connections. False when none holds. */
+  promoteCanary(reason: string): boolean {
+    if (!this.#canary) return false;
+    this.#canary.decide({ action: 'promote', reason });
+    return true;
   }
 
   /**
@@ -116,8 +148,9 @@ export class Reload {
 
   async #handOver(plan: Plan): Promise<ReloadResult> {
     const candidate = await this.#startCandidate(plan);
-    this.#promote(candidate, plan.config);
-    await this.#shiftConnections(candidate);
+    this.#promote(candidate, plan);
+    const canaryShare = await this.#holdCanary(candidate, plan.canary);
+    await this.#shiftConnections(candidate, plan.config, canaryShare);
     const note = await this.#retire(candidate);
     return this.#finish('promoted', candidate.id, note);
   }
@@ -139,7 +172,12 @@ export class Reload {
     } catch (error) {
       return `cwd ${config.cwd} cannot be resolved (${(error as NodeJS.ErrnoException).code}): create it or fix cwd:`;
     }
-    return { config, release: this.#release };
+    const share = this.#run.canaryShare ?? config.canary.share;
+    if (share > 0 && !this.#host.sockets.steering) {
+      return `a canary needs steering (socket: reuseport with lossless: auto or steer): no other mode can give the new generation a share of new connections; reload without --canary (and canary: in the config), or use steering`;
+    }
+    const canary = share > 0 ? { share, holdMs: config.canary.holdMs, onExpiry: config.canary.onExpiry } : null;
+    return { config, release: this.#release, canary };
   }
 
   // Starts the new generation, steered out, and waits until every worker is ready.
@@ -167,38 +205,84 @@ export class Reload {
     return candidate;
   }
 
-  // New connections go to the candidate (all, or a slow start's first share), which becomes the
-  // serving generation; the previous one hands over: it keeps its connections but gets no restarts.
-  #promote(candidate: Generation, config: SupervisorConfig): void {
+  // New connections go to the candidate (all, a canary's share, or a slow start's first share),
+  // which becomes the serving generation; the previous one hands over: it keeps its connections but
+  // gets no restarts.
+  #promote(candidate: Generation, { config, canary }: Plan): void {
     this.#enter('promote');
     const previous = this.#previous;
-    const slowStartMs = this.#host.sockets.steering ? config.slowStartMs : 0;
-    if (slowStartMs > 0) {
-      const ramp = new SlowStart(slowStartMs);
-      this.#shift = { ramp, status: { generation: candidate.id, from: previous.id, share: ramp.share(0), endsAt: Date.now() + slowStartMs } };
-    }
-    this.#routeShares(candidate, previous, this.#shift?.status.share ?? 1);
+    const slowStartMs = this.#slowStartMs(config);
+    this.#routeShares(candidate, previous, canary?.share ?? (slowStartMs > 0 ? new SlowStart(slowStartMs).share(0) : 1));
     candidate.promote();
     previous.handOver();
     this.#committed = true;
     this.#host.adopt(candidate, config);
     const drainWorkers = previous.workers.filter((worker) => worker.alive).length;
-    this.#run.progress('promoted', { generation: candidate.id, drainingGeneration: previous.id, drainWorkers, slowStartMs });
+    this.#run.progress('promoted', { generation: candidate.id, drainingGeneration: previous.id, drainWorkers, slowStartMs, canaryShare: canary?.share ?? 0 });
   }
 
-  // Steering can hand new connections over gradually; shared and migrate modes cannot.
-  async #shiftConnections(candidate: Generation): Promise<void> {
-    this.#enter('shift');
-    const shift = this.#shift;
-    if (shift === null) return;
+  // A canary holds the candidate at its share until a decision: `supervisor promote` (or the hold
+  // running out with on_expiry: promote) goes on; `supervisor rollback`, a worker of the candidate
+  // exiting, the hold running out with on_expiry: rollback, or a stop throws into the failure path.
+  // Returns the share the shift starts from.
+  async #holdCanary(candidate: Generation, canary: CanaryPlan | null): Promise<number> {
+    this.#enter('canary');
+    if (canary === null) return 0;
     const previous = this.#previous;
-    await shift.ramp.run((share) => {
+    const status: CanaryStatus = { generation: candidate.id, from: previous.id, share: canary.share, endsAt: Date.now() + canary.holdMs, onExpiry: canary.onExpiry };
+    let decide!: (decision: CanaryDecision) => void;
+    const decided = new Promise<CanaryDecision>((resolve) => (decide = resolve));
+    this.#canary = { status, decide };
+    const onExit = ({ slot, pid, description }: { slot: number; pid: number; description: string }) =>
+      decide({ action: 'rollback', error: new CanaryFailed(`canary failed: worker ${slot} (pid ${pid}) of generation ${candidate.id} ${description} while it held ${percent(canary.share)} of new connections`) });
+    const onAbort = () => decide({ action: 'rollback', error: this.#rollback.signal.aborted ? (this.#rollback.signal.reason as Error) : new Error('cancelled: the supervisor is stopping') });
+    const signal = AbortSignal.any([this.#host.stopping, this.#rollback.signal]);
+    const expiry = canary.onExpiry === 'promote'
+      ? (): CanaryDecision => ({ action: 'promote', reason: `the canary hold (${formatSeconds(canary.holdMs)}) ran out with on_expiry: promote` })
+      : (): CanaryDecision => ({ action: 'rollback', error: new CanaryFailed(`the canary hold (${formatSeconds(canary.holdMs)}) ran out with no supervisor promote (on_expiry: rollback)`) });
+    const timer = setTimeout(() => decide(expiry()), canary.holdMs);
+    candidate.on('worker-exit', onExit);
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    this.#run.progress('canary', { generation: candidate.id, previousGeneration: previous.id, share: canary.share, holdMs: canary.holdMs, onExpiry: canary.onExpiry });
+    try {
+      const decision = await decided;
+      if (decision.action === 'rollback') throw decision.error;
+      this.#run.progress('canary-promoted', { generation: candidate.id, reason: decision.reason });
+      return canary.share;
+    } finally {
+      clearTimeout(timer);
+      candidate.off('worker-exit', onExit);
+      signal.removeEventListener('abort', onAbort);
+      this.#canary = null;
+    }
+  }
+
+  // Steering can hand new connections over gradually (from a canary's share, if one held);
+  // shared and migrate modes cannot.
+  async #shiftConnections(candidate: Generation, config: SupervisorConfig, fromShare: number): Promise<void> {
+    this.#enter('shift');
+    const previous = this.#previous;
+    const slowStartMs = this.#slowStartMs(config);
+    if (slowStartMs === 0) {
+      if (fromShare > 0) this.#routeShares(candidate, previous, 1); // a canary promoted: all at once
+      return;
+    }
+    const ramp = new SlowStart(slowStartMs, fromShare);
+    const shift = { ramp, status: { generation: candidate.id, from: previous.id, share: ramp.share(0), endsAt: Date.now() + slowStartMs } };
+    this.#shift = shift;
+    this.#routeShares(candidate, previous, shift.status.share);
+    await ramp.run((share) => {
       shift.status.share = share;
       this.#routeShares(candidate, previous, share);
     }, AbortSignal.any([this.#host.stopping, this.#rollback.signal]));
     this.#throwIfRolledBack();
     this.#routeShares(candidate, previous, 1);
-    this.#run.progress('shifted', { generation: candidate.id, drainingGeneration: previous.id, slowStartMs: shift.ramp.durationMs });
+    this.#run.progress('shifted', { generation: candidate.id, drainingGeneration: previous.id, slowStartMs });
+  }
+
+  #slowStartMs(config: SupervisorConfig): number {
+    return this.#host.sockets.steering ? config.slowStartMs : 0;
   }
 
   // Drains the previous generation: queues waited empty, the drain signal, SIGKILL at the deadline.
@@ -229,7 +313,7 @@ export class Reload {
     const step = this.#step as ReloadStep;
     const candidate = this.#candidate;
     const previous = this.#previous;
-    const unfit = error instanceof WorkerNotReady || error instanceof RollbackRequested || this.#host.stopping.aborted;
+    const unfit = error instanceof WorkerNotReady || error instanceof RollbackRequested || error instanceof CanaryFailed || this.#host.stopping.aborted;
     if (candidate && step !== 'retire') {
       this.#run.progress('rolling-back', { generation: candidate.id, reason: describe(error) });
       await this.#attempt('take the previous generation back', () => {
@@ -269,7 +353,7 @@ export class Reload {
   // Entering a step releases what only the step before held.
   #enter(step: ReloadStep | 'settled'): void {
     this.#step = step;
-    if (step !== 'shift' && step !== 'promote') this.#shift = null;
+    if (step !== 'shift') this.#shift = null;
     if (step === 'settled') return;
     this.#host.log.debug({ step }, 'reload step');
     this.#host.onStep?.(step);
@@ -280,6 +364,16 @@ export class Reload {
     return { outcome, generation, reason, lastLines, trigger, release: this.#release, startedAt: this.#startedAt, durationMs: Date.now() - this.#startedAt };
   }
 }
+
+/** A canary ended in a rollback: a worker exited, or the hold ran out with on_expiry: rollback. */
+export class CanaryFailed extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'CanaryFailed';
+  }
+}
+
+const percent = (share: number) => `${Math.round(share * 1000) / 10}%`;
 
 /** `supervisor rollback` stopped the reload. */
 export class RollbackRequested extends Error {

@@ -13,14 +13,18 @@ export class SlowStart {
   readonly durationMs: number;
   readonly steps: number;
 
-  constructor(durationMs: number) {
+  readonly fromShare: number;
+
+  // fromShare: the share the new generation already has (a canary's); the ramp grows from it.
+  constructor(durationMs: number, fromShare = 0) {
     this.durationMs = durationMs;
+    this.fromShare = fromShare;
     this.steps = Math.max(1, Math.ceil(durationMs / SLOW_START_STEP_MS));
   }
 
   /** The new generation's share (0..1] after `step` steps; step 0 is the first share. */
   share(step: number): number {
-    return Math.min(1, (step + 1) / (this.steps + 1));
+    return Math.min(1, this.fromShare + ((1 - this.fromShare) * (step + 1)) / (this.steps + 1));
   }
 
   // Calls apply(share) after each step until the last share below 1; resolves early on abort.
