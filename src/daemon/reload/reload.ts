@@ -6,6 +6,7 @@ import { FULL_WEIGHT } from '../sockets/steering.js';
 import type { Listeners } from '../sockets/plan.js';
 import { SlowStart } from './slow-start.js';
 import type { ReloadResult, ReloadRun } from './queue.js';
+import type { Clock } from '../clock.js';
 
 // One reload, as named steps:
 //
@@ -32,6 +33,7 @@ export interface ReloadHost {
   readonly sockets: Listeners;
   readonly stopping: AbortSignal;
   readonly log: Logger;
+  readonly clock: Clock;
   newGeneration(config: SupervisorConfig, release: Release): Generation;
   begin(next: SupervisorConfig): void;
   adopt(serving: Generation, config: SupervisorConfig): void;
@@ -55,7 +57,7 @@ interface Plan {
 export class Reload {
   readonly #host: ReloadHost;
   readonly #run: ReloadRun;
-  readonly #startedAt = Date.now();
+  readonly #startedAt: number;
   readonly #previous: Generation; // the generation serving when the reload began
   readonly #previousConfig: SupervisorConfig;
   #step: ReloadStep | 'settled' = 'prepare';
@@ -67,6 +69,7 @@ export class Reload {
   constructor(host: ReloadHost, run: ReloadRun) {
     this.#host = host;
     this.#run = run;
+    this.#startedAt = host.clock.now();
     this.#previous = host.serving;
     this.#previousConfig = host.config;
   }
@@ -155,8 +158,8 @@ export class Reload {
     const previous = this.#previous;
     const slowStartMs = this.#host.sockets.steering ? config.slowStartMs : 0;
     if (slowStartMs > 0) {
-      const ramp = new SlowStart(slowStartMs);
-      this.#shift = { ramp, status: { generation: candidate.id, from: previous.id, share: ramp.share(0), endsAt: Date.now() + slowStartMs } };
+      const ramp = new SlowStart(slowStartMs, this.#host.clock);
+      this.#shift = { ramp, status: { generation: candidate.id, from: previous.id, share: ramp.share(0), endsAt: this.#host.clock.now() + slowStartMs } };
     }
     this.#routeShares(candidate, previous, this.#shift?.status.share ?? 1);
     candidate.promote();
@@ -246,7 +249,7 @@ export class Reload {
 
   #finish(outcome: ReloadResult['outcome'], generation: number | null, reason: string | null, lastLines: string[] = []): ReloadResult {
     const trigger = this.#run.triggers.join(', ');
-    return { outcome, generation, reason, lastLines, trigger, release: this.#release, startedAt: this.#startedAt, durationMs: Date.now() - this.#startedAt };
+    return { outcome, generation, reason, lastLines, trigger, release: this.#release, startedAt: this.#startedAt, durationMs: this.#host.clock.now() - this.#startedAt };
   }
 }
 

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { realClock, type Clock } from '../clock.js';
 
 /** How often the new generation's share grows during a slow start. */
 export const SLOW_START_STEP_MS = 100;
@@ -12,9 +12,11 @@ export const SLOW_START_STEP_MS = 100;
 export class SlowStart {
   readonly durationMs: number;
   readonly steps: number;
+  readonly #clock: Clock;
 
-  constructor(durationMs: number) {
+  constructor(durationMs: number, clock: Clock = realClock) {
     this.durationMs = durationMs;
+    this.#clock = clock;
     this.steps = Math.max(1, Math.ceil(durationMs / SLOW_START_STEP_MS));
   }
 
@@ -28,14 +30,14 @@ export class SlowStart {
     const interval = this.durationMs / this.steps;
     for (let step = 1; step < this.steps; step++) {
       try {
-        await sleep(interval, undefined, { signal });
+        await this.#clock.sleep(interval, signal);
       } catch {
         return; // the supervisor is stopping: both generations drain now
       }
       apply(this.share(step));
     }
     try {
-      await sleep(interval, undefined, { signal });
+      await this.#clock.sleep(interval, signal);
     } catch {
       // stopping
     }
