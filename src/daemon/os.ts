@@ -1,13 +1,16 @@
 import type { SupervisorConfig } from '../config/index.js';
 import { NotifySocket, shimPath, type NotifyMessage } from '../native/index.js';
+import { realClock, type Clock } from './clock.js';
 import { realProcessOs, type ProcessOs } from './process/os.js';
 import { SocketPlan, type Listeners } from './sockets/plan.js';
 
 // The operating system as the supervisor uses it, in one place: processes (spawn, kill), the
-// listening sockets of the port, and the notify socket workers report READY=1 on. The daemon
-// runs on realOs; a unit test gives fakes and drives whole reloads with pretend workers.
+// listening sockets of the port, the notify socket workers report READY=1 on, and the clock every
+// deadline runs on. The daemon runs on realOs; a unit test gives fakes and drives whole reloads
+// with pretend workers in virtual time.
 export interface DaemonOs {
   process: ProcessOs;
+  clock: Clock;
   shimPath: string; // what every worker is exec'd through (sets LISTEN_PID, the parent-death signal)
   listeners(config: SupervisorConfig, steering: boolean, activated: number[], onSteeringError: (error: Error) => void): Listeners;
   notifySocket(name: string): NotifyEndpoint;
@@ -22,7 +25,8 @@ export interface NotifyEndpoint {
 
 export const realOs: DaemonOs = {
   process: realProcessOs,
+  clock: realClock,
   shimPath,
-  listeners: (config, steering, activated, onSteeringError) => new SocketPlan(config, steering, activated, onSteeringError),
+  listeners: (config, steering, activated, onSteeringError) => new SocketPlan(config, steering, activated, onSteeringError, realClock),
   notifySocket: (name) => NotifySocket.bind(name),
 };

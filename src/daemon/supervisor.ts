@@ -4,7 +4,7 @@ import type { SupervisorConfig } from '../config/index.js';
 import { Generation, type GenerationDeps } from './generation/generation.js';
 import { NotifyHub } from './generation/notify-hub.js';
 import { describeRelease, type Release } from './generation/release.js';
-import { ReloadQueue, type ReloadResult, type ReloadRun } from './reload/queue.js';
+import { MIN_RELOAD_INTERVAL_MS, ReloadQueue, type ReloadResult, type ReloadRun } from './reload/queue.js';
 import { Reload, type ReloadHost, type ReloadStep } from './reload/reload.js';
 import { Bake, type RollbackResult } from './reload/bake.js';
 import { queueDepth, type Listeners } from './sockets/plan.js';
@@ -14,6 +14,7 @@ import { supervisorTransitions, transition, type SupervisorEvent, type Superviso
 import type { DaemonStatus, ReloadProgress, ReloadSummary } from '../control/protocol.js';
 import { LifecycleBus } from './events.js';
 import { realOs, type DaemonOs, type NotifyEndpoint } from './os.js';
+import type { Clock } from './clock.js';
 import { choosePriorityMechanism, type PriorityChoice } from './process/priority.js';
 import { readSchedulingFacts } from './process/scheduling-facts.js';
 import { warmingReport } from './generation/warming.js';
@@ -59,6 +60,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #reloads: ReloadQueue;
   readonly #onReloadStep: ((step: ReloadStep) => void) | undefined;
   readonly #stopping = new AbortController();
+  readonly #clock: Clock;
   #stopped: Promise<void> | null = null;
 
   constructor(configFile: string, config: SupervisorConfig, log: Logger, workerOutput: GenerationDeps['workerOutput'], options: SupervisorOptions = {}) {
@@ -67,6 +69,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.configFile = configFile;
     this.#config = config;
     this.#log = log;
+    this.#clock = os.clock;
     this.#onReloadStep = options.onReloadStep;
     // Throws LosslessUnavailable when the config demands a mechanism this kernel cannot give.
     if (activated.length > 0 && config.socket === 'self') {
@@ -80,6 +83,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (ordered.length > 0 && config.socket === 'reuseport') {
       log.info({ listen: config.listen.map((address) => address.text) }, 'socket activation: the passed listeners are shared by every worker (shared mode)');
     }
+    // Wall time here only makes the name unique (a later supervisor under the same pid): no timing hangs on it.
     this.#notifySocket = os.notifySocket(`@reuseport-supervisor/${process.pid}/${Date.now().toString(36)}`);
     this.#notifySocket.onMessage((message) => {
       const owner = this.#hub.deliver(message);
@@ -91,6 +95,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#deps = {
       sockets: this.#sockets,
       os: os.process,
+      clock: os.clock,
       notify: this.#hub,
       log,
       workerOutput,
@@ -99,7 +104,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       events: this.events,
       priority: this.#priority,
     };
-    this.#reloads = new ReloadQueue((run) => this.#runReload(run), options.minReloadIntervalMs);
+    this.#reloads = new ReloadQueue((run) => this.#runReload(run), options.minReloadIntervalMs, os.clock);
   }
 
   get state(): SupervisorState {
@@ -196,7 +201,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       canary: this.#canaryStatus(),
       bake: bake?.open ? bake.status() : null,
       lastRollback: rollback ? { generation: rollback.result.generation, from: rollback.result.from, reason: rollback.result.reason, automatic: rollback.result.automatic, at: new Date(rollback.at).toISOString(), steeredMs: rollback.result.steeredMs, durationMs: rollback.durationMs } : null,
-      slowStart: shift ? { generation: shift.generation, from: shift.from, share: Math.round(shift.share * 1000) / 1000, remainingMs: Math.max(0, Math.round(shift.endsAt - Date.now())) } : null,
+      slowStart: shift ? { generation: shift.generation, from: shift.from, share: Math.round(shift.share * 1000) / 1000, remainingMs: Math.max(0, Math.round(shift.endsAt - this.#clock.now())) } : null,
     };
   }
 
@@ -206,7 +211,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     await Promise.resolve();
     const trigger = run.triggers.join(', ');
     if (this.#state !== 'running' || this.#serving === null) {
-      return this.#settled(refusal(trigger, `the supervisor is ${this.#state}`));
+      return this.#settled(refusal(trigger, `the supervisor is ${this.#state}`, this.#clock.now()));
     }
     this.events.publish('reload-start', { trigger });
     this.emit('reload-start', { trigger });
@@ -235,6 +240,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       sockets: this.#sockets,
       stopping: this.#stopping.signal,
       log: this.#log,
+      clock: this.#clock,
       newGeneration: (config, release) => this.#newGeneration(config, 'starting', release),
       begin: (next) => this.#apply('reload', next),
       adopt: (generation, config) => {
@@ -254,7 +260,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #canaryStatus(): DaemonStatus['canary'] {
     const canary = this.#reload?.canary;
     if (!canary) return null;
-    return { generation: canary.generation, from: canary.from, share: canary.share, remainingMs: Math.max(0, canary.endsAt - Date.now()), onExpiry: canary.onExpiry };
+    return { generation: canary.generation, from: canary.from, share: canary.share, remainingMs: Math.max(0, canary.endsAt - this.#clock.now()), onExpiry: canary.onExpiry };
   }
 
   #bakeHost() {
@@ -262,12 +268,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       sockets: this.#sockets,
       log: this.#log,
       events: this.events,
+      clock: this.#clock,
       adopt: (generation: Generation, config: SupervisorConfig) => {
         this.#serving = generation;
         this.#config = config;
       },
       rolledBack: (result: RollbackResult, phase: 'steered' | 'drained') => {
-        this.#lastRollback = { result, at: this.#lastRollback?.result === result ? this.#lastRollback.at : Date.now(), durationMs: phase === 'drained' ? result.durationMs : null };
+        this.#lastRollback = { result, at: this.#lastRollback?.result === result ? this.#lastRollback.at : this.#clock.now(), durationMs: phase === 'drained' ? result.durationMs : null };
       },
     };
   }
@@ -289,12 +296,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       // /healthz already answers 503 "draining" (the state is stopping): give load balancers
       // stop_grace to take this host out before the workers stop accepting.
       this.#log.info({ stopGraceMs: graceMs }, 'stopping: health reports draining; workers drain after stop_grace');
-      await new Promise((resolve) => setTimeout(resolve, graceMs));
+      await this.#clock.sleep(graceMs);
     }
     this.#stopping.abort();
     this.#log.info('stopping: draining all workers');
     await this.#reloads.cancelPending({
-      outcome: 'refused', generation: null, reason: 'the supervisor is stopping', lastLines: [], release: null, startedAt: Date.now(), durationMs: 0,
+      outcome: 'refused', generation: null, reason: 'the supervisor is stopping', lastLines: [], release: null, startedAt: this.#clock.now(), durationMs: 0,
     });
     // The running reload has settled: it left one generation serving, which drains now, beside
     // a baking one (or a rolled-back one still draining).
@@ -311,7 +318,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #refusedRun(trigger: string, reason: string): ReloadRun {
-    const queue = new ReloadQueue(async () => refusal(trigger, reason));
+    const queue = new ReloadQueue(async () => refusal(trigger, reason, this.#clock.now()), MIN_RELOAD_INTERVAL_MS, this.#clock);
     return queue.request(trigger);
   }
 
@@ -329,8 +336,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 }
 
-function refusal(trigger: string, reason: string): ReloadResult {
-  return { outcome: 'refused', generation: null, reason, lastLines: [], trigger, release: null, startedAt: Date.now(), durationMs: 0 };
+function refusal(trigger: string, reason: string, now: number): ReloadResult {
+  return { outcome: 'refused', generation: null, reason, lastLines: [], trigger, release: null, startedAt: now, durationMs: 0 };
 }
 
 function summarize(result: ReloadResult): ReloadSummary {

@@ -5,10 +5,14 @@ import type { DaemonOs, NotifyEndpoint } from '../../src/daemon/os.js';
 import type { ChildHandle, ProcessOs } from '../../src/daemon/process/os.js';
 import type { Listeners, WorkerSockets } from '../../src/daemon/sockets/plan.js';
 import type { NotifyMessage } from '../../src/native/index.js';
+import type { Timer } from '../../src/daemon/clock.js';
+import { FakeClock } from './fake-clock.js';
 
 // Pretend workers for driving the supervisor's reloads in milliseconds. Each fake worker acts out
 // a behaviour chosen from its environment (APP_VERSION): it reports READY=1 on the notify
 // endpoint, never does, or exits; on the drain signal it exits (or ignores it until SIGKILL).
+// Everything a fake worker does later is scheduled on the fake clock the supervisor runs on, so
+// the whole timeline is virtual.
 export interface FakeBehaviour {
   readyAfterMs?: number | null; // null: never ready
   exitAfterMs?: number; // exits with code 1 this long after it started
@@ -24,14 +28,16 @@ export class FakeChild extends EventEmitter implements ChildHandle {
   exitCode: number | null = null;
   signalCode: NodeJS.Signals | null = null;
   readonly signals: NodeJS.Signals[] = [];
-  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #timers = new Set<Timer>();
   readonly #behaviour: FakeBehaviour;
+  readonly #clock: FakeClock;
 
-  constructor(pid: number, env: Record<string, string>, behaviour: FakeBehaviour, notify: (message: NotifyMessage) => void) {
+  constructor(pid: number, env: Record<string, string>, behaviour: FakeBehaviour, notify: (message: NotifyMessage) => void, clock: FakeClock) {
     super();
     this.pid = pid;
     this.env = env;
     this.#behaviour = behaviour;
+    this.#clock = clock;
     const { readyAfterMs = 5, exitAfterMs } = behaviour;
     if (readyAfterMs !== null) this.#after(readyAfterMs, () => notify({ pid, uid: 0, gid: 0, text: 'READY=1', fields: { READY: '1' } } as NotifyMessage));
     if (exitAfterMs !== undefined) this.#after(exitAfterMs, () => this.exit(1, null, 'crashed on purpose'));
@@ -50,7 +56,7 @@ export class FakeChild extends EventEmitter implements ChildHandle {
 
   exit(code: number | null, signal: NodeJS.Signals | null, lastLine?: string): void {
     if (!this.alive) return;
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const timer of this.#timers) timer.clear();
     if (lastLine) this.stderr.write(`${lastLine}\n`);
     this.exitCode = code;
     this.signalCode = signal;
@@ -60,7 +66,7 @@ export class FakeChild extends EventEmitter implements ChildHandle {
   }
 
   #after(ms: number, action: () => void): void {
-    const timer = setTimeout(() => {
+    const timer = this.#clock.setTimeout(() => {
       this.#timers.delete(timer);
       action();
     }, ms);
@@ -109,18 +115,20 @@ export class FakeOs implements DaemonOs {
   readonly children: FakeChild[] = [];
   readonly listenerSet = new FakeListeners();
   readonly shimPath = '/fake/supervisor-shim';
+  readonly clock: FakeClock;
   #nextPid = 700_000;
   #notify: ((message: NotifyMessage) => void) | null = null;
   readonly #behaviourOf: (version: string) => FakeBehaviour;
 
-  constructor(behaviourOf: (version: string) => FakeBehaviour = () => ({})) {
+  constructor(behaviourOf: (version: string) => FakeBehaviour = () => ({}), clock = new FakeClock()) {
     this.#behaviourOf = behaviourOf;
+    this.clock = clock;
   }
 
   readonly process: ProcessOs = {
     spawn: (_file: string, _args: string[], options: SpawnOptions): ChildHandle => {
       const env = (options.env ?? {}) as Record<string, string>;
-      const child = new FakeChild(this.#nextPid++, env, this.#behaviourOf(env.APP_VERSION ?? ''), (message) => this.#notify?.(message));
+      const child = new FakeChild(this.#nextPid++, env, this.#behaviourOf(env.APP_VERSION ?? ''), (message) => this.#notify?.(message), this.clock);
       this.children.push(child);
       return child;
     },

@@ -6,7 +6,7 @@ test('parseRequest accepts known commands and names the problem otherwise', () =
   assert.deepEqual(parseRequest('{"command":"status"}'), { ok: true, request: { command: 'status' } });
   const bad = parseRequest('{"command":"explode"}');
   assert.equal(bad.ok, false);
-  assert.match(!bad.ok ? bad.message : '', /unknown command "explode": expected one of status, reload, rollback, stop, ping/);
+  assert.match(!bad.ok ? bad.message : '', /unknown command "explode": expected one of status, reload, rollback, promote, stop, ping/);
   assert.match((parseRequest('nope') as { message: string }).message, /not valid JSON/);
   assert.match((parseRequest('[1]') as { message: string }).message, /must be a JSON object/);
 });

@@ -8,44 +8,71 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config/index.js';
 import { Supervisor } from '../../src/daemon/supervisor.js';
 import type { ReloadStep } from '../../src/daemon/reload/reload.js';
+import type { LifecycleEvent } from '../../src/daemon/events.js';
 import { FakeOs, type FakeBehaviour } from '../helpers/fake-os.js';
 
-// Whole reloads driven through the OS seam with pretend workers: no process, no port, no sleep
-// longer than the config's own (short) deadlines. The real-process tests in test/integration
-// hold the same choreography against the kernel.
+// Whole reloads driven through the OS seam with pretend workers on a fake clock: no process, no
+// port, no sleep. The deadlines are the realistic ones (ready.timeout 10 s, drain.timeout 30 s, a
+// 1 s slow start, the 1 s minimum between reloads) and pass in virtual time, so a test can say at
+// exactly which instant a rollback or a SIGKILL happens. The real-process tests in
+// test/integration hold the same choreography against the kernel.
 
 const STEPS: ReloadStep[] = ['prepare', 'start-candidate', 'promote', 'shift', 'retire'];
+const READY_TIMEOUT_MS = 10_000;
+const DRAIN_TIMEOUT_MS = 30_000;
+const READY_AFTER_MS = 5; // a fake worker's default time to READY=1
+const DRAIN_MS = 1; // a fake worker's default time to exit after the drain signal
 
 interface Setup {
   behaviourOf?: (version: string) => FakeBehaviour;
   onReloadStep?: (step: ReloadStep) => void;
-  slowStart?: string;
+  config?: Record<string, unknown>;
 }
 
-async function started({ behaviourOf, onReloadStep, slowStart = '200ms' }: Setup = {}) {
+async function started({ behaviourOf, onReloadStep, config = {} }: Setup = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'reload-steps-'));
   const file = join(dir, 'supervisor.json');
   const write = (version: string) =>
     writeFileSync(file, JSON.stringify({
       listen: '127.0.0.1:1', control: join(dir, 'control.sock'), workers: 2, cwd: dir,
       command: ['node', 'app.js'], env: { APP_VERSION: version }, lossless: 'auto',
-      ready: { kind: 'notify', timeout: '300ms' }, drain: { timeout: '200ms' }, slow_start: slowStart,
+      ready: { kind: 'notify', timeout: `${READY_TIMEOUT_MS}ms` }, drain: { timeout: `${DRAIN_TIMEOUT_MS}ms` }, slow_start: '1s',
+      ...config,
     }));
   writeFileSync(join(dir, 'app.js'), '');
   write('v1');
   const os = new FakeOs(behaviourOf);
+  const clock = os.clock;
   const log = pino({ level: 'silent' });
-  const supervisor = new Supervisor(file, loadConfig(file), log, { stdout: log, stderr: log }, {
-    os, minReloadIntervalMs: 0, ...(onReloadStep ? { onReloadStep } : {}),
-  });
-  supervisor.start();
-  await once(supervisor, 'first-ready');
-  const cleanup = async () => {
-    await supervisor.stop();
-    rmSync(dir, { recursive: true, force: true });
+  const supervisor = new Supervisor(file, loadConfig(file), log, { stdout: log, stderr: log }, { os, ...(onReloadStep ? { onReloadStep } : {}) });
+  const stopped = async () => {
+    await clock.until(supervisor.stop());
     assert.deepEqual(os.alive().map((child) => child.pid), [], 'every fake worker ended');
   };
-  return { supervisor, os, write, cleanup };
+  const cleanup = async () => {
+    try {
+      if (supervisor.state !== 'stopped') await stopped();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  try {
+    supervisor.start();
+    await clock.until(once(supervisor, 'first-ready'));
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+  // Virtual milliseconds since `from`; each reload's times below count from its request.
+  const since = (from: number) => clock.now() - from;
+  const reload = (trigger = 'test') => {
+    const at = clock.now();
+    const run = supervisor.reload(trigger);
+    const phases: [string, number][] = [];
+    run.on('progress', ({ event }) => phases.push([event, since(at)]));
+    return { run, at, phases, result: () => clock.until(run.result) };
+  };
+  return { supervisor, os, clock, write, reload, since, stopped, cleanup };
 }
 
 function servingPids(supervisor: Supervisor) {
@@ -53,110 +80,288 @@ function servingPids(supervisor: Supervisor) {
   return { generation: serving.generation, pids: serving.workers.map((worker) => worker.pid) };
 }
 
-test('a reload promotes the new generation and ends the old one with the drain signal', async () => {
-  const { supervisor, os, write, cleanup } = await started();
-  const before = servingPids(supervisor);
-  write('v2');
-  const result = await supervisor.reload('test').result;
-  assert.equal(result.outcome, 'promoted', result.reason ?? '');
-  const after = servingPids(supervisor);
-  assert.equal(after.generation, 2);
-  assert.deepEqual(supervisor.status().generations.map((gen) => gen.generation), [2], 'the old generation is gone');
-  for (const pid of before.pids) {
-    const old = os.children.find((child) => child.pid === pid)!;
-    assert.equal(old.alive, false);
-    assert.deepEqual(old.signals[0], 'SIGTERM');
+function lifecycle(supervisor: Supervisor, clock: { now(): number }) {
+  const seen: (LifecycleEvent & { at: number })[] = [];
+  supervisor.events.subscribe((event) => seen.push({ ...event, at: clock.now() }));
+  return seen;
+}
+
+function phaseAt(phases: [string, number][], event: string): number | undefined {
+  return phases.find(([name]) => name === event)?.[1];
+}
+
+test('a reload promotes the new generation, shifts over the slow start, and drains the old one only then', async () => {
+  const { supervisor, os, clock, write, reload, cleanup } = await started();
+  try {
+    const before = servingPids(supervisor);
+    write('v2');
+    const { run, at, phases, result } = reload();
+    await clock.until(new Promise<void>((resolve) => run.on('progress', ({ event }) => event === 'promoted' && resolve())));
+    // 1 s in 10 steps of 100 ms: the new generation's share grows from 1/11 by 1/11 per step.
+    assert.equal(supervisor.status().slowStart!.share, Math.round((1 / 11) * 1000) / 1000);
+    await clock.advance(500);
+    const midway = supervisor.status().slowStart!;
+    assert.equal(midway.share, Math.round((6 / 11) * 1000) / 1000, 'five steps later');
+    assert.equal(midway.remainingMs, 500);
+    assert.ok(before.pids.every((pid) => os.children.find((child) => child.pid === pid)!.signals.length === 0), 'no old worker is told to drain during the shift');
+    const outcome = await result();
+    assert.equal(outcome.outcome, 'promoted', outcome.reason ?? '');
+    assert.deepEqual(phases, [
+      ['starting', 0],
+      ['worker-ready', READY_AFTER_MS],
+      ['worker-ready', READY_AFTER_MS],
+      ['promoted', READY_AFTER_MS],
+      ['shifted', READY_AFTER_MS + 1000],
+      ['drained', READY_AFTER_MS + 1000 + DRAIN_MS],
+      ['drained', READY_AFTER_MS + 1000 + DRAIN_MS],
+    ]);
+    assert.equal(outcome.durationMs, READY_AFTER_MS + 1000 + DRAIN_MS);
+    assert.equal(outcome.startedAt, at);
+    assert.deepEqual(supervisor.status().generations.map((gen) => gen.generation), [2], 'the old generation is gone');
+    for (const pid of before.pids) {
+      const old = os.children.find((child) => child.pid === pid)!;
+      assert.equal(old.alive, false);
+      assert.deepEqual(old.signals, ['SIGTERM']);
+    }
+    assert.ok(os.alive().every((child) => child.env.APP_VERSION === 'v2'));
+  } finally {
+    await cleanup();
   }
-  assert.ok(os.alive().every((child) => child.env.APP_VERSION === 'v2'));
-  await cleanup();
 });
 
-test('a candidate whose worker exits before ready is rolled back with its last lines; the old pids serve on', async () => {
-  const { supervisor, os, write, cleanup } = await started({ behaviourOf: (v) => (v === 'v2' ? { readyAfterMs: null, exitAfterMs: 10 } : {}) });
-  const before = servingPids(supervisor);
-  write('v2');
-  const result = await supervisor.reload('test').result;
-  assert.equal(result.outcome, 'rolled-back');
-  assert.match(result.reason ?? '', /exited with code 1 before it was ready/);
-  assert.ok(result.lastLines.includes('crashed on purpose'));
-  assert.deepEqual(servingPids(supervisor), before);
-  assert.ok(os.alive().every((child) => child.env.APP_VERSION === 'v1'));
-  await cleanup();
+test('an old worker that ignores the drain signal is killed at exactly drain.timeout', async () => {
+  const { supervisor, os, write, reload, cleanup } = await started({ behaviourOf: (v) => (v === 'v1' ? { ignoreDrain: true } : {}), config: { slow_start: '0s' } });
+  try {
+    const before = servingPids(supervisor);
+    write('v2');
+    const { phases, result } = reload();
+    const outcome = await result();
+    assert.equal(outcome.outcome, 'promoted');
+    assert.match(outcome.reason ?? '', /2 old worker\(s\) killed at drain\.timeout/);
+    assert.equal(phaseAt(phases, 'promoted'), READY_AFTER_MS);
+    assert.equal(phaseAt(phases, 'drained'), READY_AFTER_MS + DRAIN_TIMEOUT_MS, 'SIGKILL at the deadline, not a moment before');
+    assert.equal(outcome.durationMs, READY_AFTER_MS + DRAIN_TIMEOUT_MS);
+    for (const pid of before.pids) assert.deepEqual(os.children.find((child) => child.pid === pid)!.signals, ['SIGTERM', 'SIGKILL']);
+    assert.equal(servingPids(supervisor).generation, 2);
+  } finally {
+    await cleanup();
+  }
 });
 
-test('a candidate that never becomes ready is rolled back at ready.timeout', async () => {
-  const { supervisor, os, write, cleanup } = await started({ behaviourOf: (v) => (v === 'v2' ? { readyAfterMs: null } : {}) });
-  const before = servingPids(supervisor);
-  write('v2');
-  const result = await supervisor.reload('test').result;
-  assert.equal(result.outcome, 'rolled-back');
-  assert.match(result.reason ?? '', /was not ready within 300 ms/);
-  assert.deepEqual(servingPids(supervisor), before);
-  assert.equal(os.alive().length, 2);
-  await cleanup();
+test('a candidate whose worker exits before ready is rolled back at that moment with its last lines; the old pids serve on', async () => {
+  const { supervisor, os, write, reload, cleanup } = await started({ behaviourOf: (v) => (v === 'v2' ? { readyAfterMs: null, exitAfterMs: 40 } : {}) });
+  try {
+    const before = servingPids(supervisor);
+    write('v2');
+    const { phases, result } = reload();
+    const outcome = await result();
+    assert.equal(outcome.outcome, 'rolled-back');
+    assert.match(outcome.reason ?? '', /exited with code 1 before it was ready/);
+    assert.ok(outcome.lastLines.includes('crashed on purpose'));
+    assert.equal(phaseAt(phases, 'rolling-back'), 40, 'the first exit decides, without waiting for ready.timeout');
+    assert.deepEqual(servingPids(supervisor), before);
+    assert.ok(os.alive().every((child) => child.env.APP_VERSION === 'v1'));
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a candidate that never becomes ready is rolled back at exactly ready.timeout and its workers are stopped', async () => {
+  const { supervisor, os, write, reload, cleanup } = await started({ behaviourOf: (v) => (v === 'v2' ? { readyAfterMs: null } : {}) });
+  try {
+    const before = servingPids(supervisor);
+    write('v2');
+    const { phases, result } = reload();
+    const outcome = await result();
+    assert.equal(outcome.outcome, 'rolled-back');
+    assert.match(outcome.reason ?? '', new RegExp(`was not ready within ${READY_TIMEOUT_MS} ms`));
+    assert.deepEqual(phases.map(([event]) => event), ['starting', 'rolling-back']);
+    assert.equal(phaseAt(phases, 'rolling-back'), READY_TIMEOUT_MS);
+    assert.equal(outcome.durationMs, READY_TIMEOUT_MS + DRAIN_MS, 'the candidate drains like any worker');
+    const candidates = os.children.filter((child) => child.env.APP_VERSION === 'v2');
+    assert.equal(candidates.length, 2);
+    assert.ok(candidates.every((child) => !child.alive && child.signals[0] === 'SIGTERM'));
+    assert.deepEqual(servingPids(supervisor), before);
+    assert.equal(os.alive().length, 2);
+  } finally {
+    await cleanup();
+  }
 });
 
 test('a worker that cannot even be spawned fails the reload, naming the error, and the daemon goes on', async () => {
   let failSpawn = false;
-  const { supervisor, os, write, cleanup } = await started();
-  const spawn = os.process.spawn;
-  os.process.spawn = (file, args, options) => {
-    if (failSpawn) throw Object.assign(new Error('spawn EMFILE'), { code: 'EMFILE' });
-    return spawn(file, args, options);
-  };
-  const before = servingPids(supervisor);
-  write('v2');
-  failSpawn = true;
-  const failed = await supervisor.reload('test').result;
-  assert.equal(failed.outcome, 'failed');
-  assert.match(failed.reason ?? '', /step start-candidate: spawn EMFILE \(generation 1 kept serving, generation 2 was stopped\)/);
-  assert.deepEqual(servingPids(supervisor), before);
-  assert.equal(supervisor.state, 'running');
-  failSpawn = false;
-  assert.equal((await supervisor.reload('test').result).outcome, 'promoted');
-  await cleanup();
+  const { supervisor, os, write, reload, cleanup } = await started();
+  try {
+    const spawn = os.process.spawn;
+    os.process.spawn = (file, args, options) => {
+      if (failSpawn) throw Object.assign(new Error('spawn EMFILE'), { code: 'EMFILE' });
+      return spawn(file, args, options);
+    };
+    const before = servingPids(supervisor);
+    write('v2');
+    failSpawn = true;
+    const failed = await reload().result();
+    assert.equal(failed.outcome, 'failed');
+    assert.match(failed.reason ?? '', /step start-candidate: spawn EMFILE \(generation 1 kept serving, generation 2 was stopped\)/);
+    assert.deepEqual(servingPids(supervisor), before);
+    assert.equal(supervisor.state, 'running');
+    failSpawn = false;
+    assert.equal((await reload().result()).outcome, 'promoted');
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a spawn that throws for the second worker stops the half-started candidate', async () => {
+  const { supervisor, os, write, reload, cleanup } = await started();
+  try {
+    const spawn = os.process.spawn;
+    let candidates = 0;
+    os.process.spawn = (file, args, options) => {
+      if (options.env?.APP_VERSION === 'v2' && ++candidates === 2) throw Object.assign(new Error('spawn EAGAIN'), { code: 'EAGAIN' });
+      return spawn(file, args, options);
+    };
+    const before = servingPids(supervisor);
+    write('v2');
+    const { phases, result } = reload();
+    const outcome = await result();
+    assert.equal(outcome.outcome, 'failed');
+    assert.match(outcome.reason ?? '', /step start-candidate: spawn EAGAIN/);
+    const started = os.children.filter((child) => child.env.APP_VERSION === 'v2');
+    assert.equal(started.length, 1, 'one candidate worker was started');
+    assert.deepEqual(started[0]!.signals, ['SIGTERM'], 'and stopped');
+    assert.equal(started[0]!.alive, false);
+    assert.equal(phaseAt(phases, 'rolling-back'), 0, 'at once, not at ready.timeout');
+    assert.deepEqual(servingPids(supervisor), before);
+  } finally {
+    await cleanup();
+  }
 });
 
 test('a config that changes a restart-only key is refused, naming the key and why, and nothing starts', async () => {
-  const { supervisor, os, write, cleanup } = await started();
-  const before = servingPids(supervisor);
-  const spawned = os.children.length;
-  write('v2');
-  const config = JSON.parse(readFileSync(supervisor.configFile, 'utf8'));
-  writeFileSync(supervisor.configFile, JSON.stringify({ ...config, backlog: 64 }));
-  const result = await supervisor.reload('test').result;
-  assert.equal(result.outcome, 'refused');
-  assert.match(result.reason ?? '', /config changes 'backlog', which a reload cannot apply \(an accept queue's length is fixed/);
-  assert.equal(os.children.length, spawned, 'no worker was started');
-  assert.deepEqual(servingPids(supervisor), before);
-  await cleanup();
+  const { supervisor, os, write, reload, cleanup } = await started();
+  try {
+    const before = servingPids(supervisor);
+    const spawned = os.children.length;
+    write('v2');
+    const config = JSON.parse(readFileSync(supervisor.configFile, 'utf8'));
+    writeFileSync(supervisor.configFile, JSON.stringify({ ...config, backlog: 64 }));
+    const outcome = await reload().result();
+    assert.equal(outcome.outcome, 'refused');
+    assert.match(outcome.reason ?? '', /config changes 'backlog', which a reload cannot apply \(an accept queue's length is fixed/);
+    assert.equal(os.children.length, spawned, 'no worker was started');
+    assert.deepEqual(servingPids(supervisor), before);
+  } finally {
+    await cleanup();
+  }
 });
 
-test('triggers during a reload coalesce into one follow-up', async () => {
-  const { supervisor, write, cleanup } = await started();
-  write('v2');
-  const first = supervisor.reload('SIGHUP');
-  const second = supervisor.reload('supervisor reload');
-  const third = supervisor.reload('SIGHUP');
-  assert.equal(second, third);
-  assert.equal((await first.result).generation, 2);
-  const follow = await second.result;
-  assert.equal(follow.generation, 3);
-  assert.equal(follow.trigger, 'supervisor reload, SIGHUP');
-  await cleanup();
+test('triggers during a reload coalesce into one follow-up, which starts one second after the reload before it started', async () => {
+  const { supervisor, clock, write, since, cleanup } = await started({ config: { slow_start: '0s' } });
+  try {
+    const starts: number[] = [];
+    supervisor.on('reload-start', () => starts.push(clock.now()));
+    write('v2');
+    const at = clock.now();
+    const first = supervisor.reload('SIGHUP');
+    const second = supervisor.reload('supervisor reload');
+    assert.equal((await clock.until(first.result)).generation, 2);
+    assert.equal(since(at), READY_AFTER_MS + DRAIN_MS, 'the first reload is over long before the minimum interval');
+    await clock.advance(500);
+    const third = supervisor.reload('SIGHUP');
+    assert.equal(second, third, 'a trigger while the follow-up waits joins it');
+    assert.equal(starts.length, 1, 'the follow-up has not started yet');
+    const follow = await clock.until(second.result);
+    assert.equal(follow.generation, 3);
+    assert.equal(follow.trigger, 'supervisor reload, SIGHUP');
+    assert.deepEqual(starts.map((start) => start - at), [0, 1000]);
+    assert.equal(servingPids(supervisor).generation, 3);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a follow-up to a reload that took longer than the minimum interval starts as soon as it ends', async () => {
+  const { supervisor, clock, write, cleanup } = await started();
+  try {
+    const starts: number[] = [];
+    supervisor.on('reload-start', () => starts.push(clock.now()));
+    write('v2');
+    const at = clock.now();
+    const first = supervisor.reload('SIGHUP');
+    const second = supervisor.reload('SIGHUP');
+    const ended = (await clock.until(first.result)).durationMs;
+    assert.equal(ended, READY_AFTER_MS + 1000 + DRAIN_MS, 'the 1 s slow start makes it longer than the interval');
+    await clock.until(second.result);
+    // The queue waits max(0, interval left): a timer of 0 ms, which Node (and the fake clock) fire after 1 ms.
+    assert.deepEqual(starts.map((start) => start - at), [0, ended + 1]);
+  } finally {
+    await cleanup();
+  }
 });
 
 test('a stop during a slow start ends it at once and drains both generations', async () => {
-  const { supervisor, os, write } = await started({ slowStart: '5s' });
-  write('v2');
-  const run = supervisor.reload('test');
-  await new Promise<void>((resolve) => run.on('progress', ({ event }) => event === 'promoted' && resolve()));
-  assert.ok(supervisor.status().slowStart !== null, 'the slow start is in progress');
-  const stopping = Date.now();
-  await supervisor.stop();
-  assert.ok(Date.now() - stopping < 2_000, 'the stop did not wait for the 5 s ramp');
-  assert.equal((await run.result).outcome, 'promoted');
-  assert.deepEqual(os.alive(), []);
+  const { supervisor, os, clock, write, reload, since, stopped, cleanup } = await started({ config: { slow_start: '5s' } });
+  try {
+    write('v2');
+    const { run, phases } = reload();
+    await clock.until(new Promise<void>((resolve) => run.on('progress', ({ event }) => event === 'promoted' && resolve())));
+    await clock.advance(2000);
+    const shift = supervisor.status().slowStart;
+    assert.ok(shift !== null && shift.remainingMs === 3000, 'the slow start is 2 s into its 5 s');
+    const stopping = clock.now();
+    await stopped();
+    // The ramp is cut, the old generation drains (1 ms), then the new one (1 ms): 3 s early.
+    assert.equal(since(stopping), 2 * DRAIN_MS, 'the stop did not wait for the rest of the ramp');
+    assert.equal(phaseAt(phases, 'shifted'), READY_AFTER_MS + 2000);
+    assert.equal((await run.result).outcome, 'promoted');
+    assert.deepEqual(os.alive(), []);
+    assert.equal(supervisor.state, 'stopped');
+  } finally {
+    await cleanup();
+  }
+});
+
+test("a serving worker that keeps crashing is restarted after 1, 2, 4, 8, 8 s; a crash loop is reported; a worker stable for 10 s starts the sequence over", async () => {
+  let crashOnBoot = false;
+  const behaviourOf = (): FakeBehaviour => (crashOnBoot ? { readyAfterMs: null, exitAfterMs: 50 } : {});
+  const { supervisor, os, clock, cleanup } = await started({ behaviourOf, config: { restart: { backoff: '1s', max: '8s', crash_loop: 3 } } });
+  try {
+    const events = lifecycle(supervisor, clock);
+    const slotOne = () => os.alive().find((child) => child.env.SUPERVISOR_WORKER === '1')!;
+    assert.ok(slotOne(), 'worker 1 runs');
+    crashOnBoot = true;
+    const at = clock.now();
+    slotOne().exit(1, null, 'crashed on purpose');
+    await clock.advance(30_000);
+    const exits = events.filter((event) => event.event === 'worker-exit');
+    const restarts = events.filter((event) => event.event === 'worker-started');
+    assert.deepEqual(exits.slice(0, 5).map((event) => event.restartInMs), [1000, 2000, 4000, 8000, 8000]);
+    // Each restart comes its delay after the exit, and each new worker dies 50 ms after its start.
+    assert.deepEqual(restarts.slice(0, 4).map((event) => event.at - at), [1000, 3050, 7100, 15150]);
+    assert.deepEqual(exits.slice(0, 4).map((event) => event.at - at), [0, 1050, 3100, 7150]);
+    const loops = events.filter((event) => event.event === 'crash-loop');
+    assert.equal(loops.length, 1, 'reported once');
+    assert.equal(loops[0]!.at - at, 7150, 'at the third death before ready');
+    assert.equal(loops[0]!.bootFailures, 3);
+    assert.equal(supervisor.status().generations[0]!.workers[0]!.crashLooping, true);
+
+    crashOnBoot = false; // the app is fixed: the next restart becomes ready and stays up
+    await clock.until(new Promise<void>((resolve) => supervisor.events.subscribe((event) => event.event === 'worker-state' && event.to === 'ready' && resolve())));
+    assert.equal(supervisor.status().generations[0]!.workers[0]!.crashLooping, false);
+    await clock.advance(10_000);
+    events.length = 0;
+    slotOne().exit(1, null, 'crashed after 10 s of service');
+    await clock.advance(0);
+    assert.deepEqual(events.filter((event) => event.event === 'worker-exit').map((event) => event.restartInMs), [1000], 'stable for 10 s: the sequence starts over');
+    await clock.advance(1000 + READY_AFTER_MS);
+    events.length = 0;
+    slotOne().exit(1, null, 'crashed again at once');
+    await clock.advance(0);
+    assert.deepEqual(events.filter((event) => event.event === 'worker-exit').map((event) => event.restartInMs), [2000], 'not stable: the delay doubles');
+  } finally {
+    await cleanup();
+  }
 });
 
 for (const step of STEPS) {
@@ -165,29 +370,32 @@ for (const step of STEPS) {
     const onReloadStep = (entered: ReloadStep) => {
       if (inject && entered === step) throw new Error(`injected at ${step}`);
     };
-    const { supervisor, os, write, cleanup } = await started({ onReloadStep });
-    const before = servingPids(supervisor);
-    write('v2');
-    const result = await supervisor.reload('test').result;
-    assert.equal(result.outcome, 'failed');
-    assert.match(result.reason ?? '', new RegExp(`reload failed in step ${step}: injected at ${step}`));
-    assert.equal(supervisor.state, 'running', 'the daemon is up and not stuck reloading');
-    const sockets = [...os.listenerSet.routes.values()];
-    if (step === 'retire') {
-      // The candidate already served alone: the hand-over is finished, not undone.
-      assert.equal(servingPids(supervisor).generation, 2);
-      assert.ok(before.pids.every((pid) => !os.children.find((child) => child.pid === pid)!.alive), 'the old workers were ended');
-    } else {
-      assert.deepEqual(servingPids(supervisor), before, 'the same generation and pids serve');
-      assert.ok(before.pids.every((pid) => os.children.find((child) => child.pid === pid)!.alive));
-      assert.ok(os.alive().every((child) => child.env.APP_VERSION === 'v1'), 'no candidate worker is left');
-      assert.ok(sockets.length === 2 && sockets.every((route) => route.routable), 'new connections reach the serving workers only');
+    const { supervisor, os, write, reload, cleanup } = await started({ onReloadStep });
+    try {
+      const before = servingPids(supervisor);
+      write('v2');
+      const outcome = await reload().result();
+      assert.equal(outcome.outcome, 'failed');
+      assert.match(outcome.reason ?? '', new RegExp(`reload failed in step ${step}: injected at ${step}`));
+      assert.equal(supervisor.state, 'running', 'the daemon is up and not stuck reloading');
+      const sockets = [...os.listenerSet.routes.values()];
+      if (step === 'retire') {
+        // The candidate already served alone: the hand-over is finished, not undone.
+        assert.equal(servingPids(supervisor).generation, 2);
+        assert.ok(before.pids.every((pid) => !os.children.find((child) => child.pid === pid)!.alive), 'the old workers were ended');
+      } else {
+        assert.deepEqual(servingPids(supervisor), before, 'the same generation and pids serve');
+        assert.ok(before.pids.every((pid) => os.children.find((child) => child.pid === pid)!.alive));
+        assert.ok(os.alive().every((child) => child.env.APP_VERSION === 'v1'), 'no candidate worker is left');
+        assert.ok(sockets.length === 2 && sockets.every((route) => route.routable), 'new connections reach the serving workers only');
+      }
+      assert.deepEqual(supervisor.status().generations.length, 1);
+      inject = false;
+      write('v3');
+      const next = await reload().result();
+      assert.equal(next.outcome, 'promoted', next.reason ?? '');
+    } finally {
+      await cleanup();
     }
-    assert.deepEqual(supervisor.status().generations.length, 1);
-    inject = false;
-    write('v3');
-    const next = await supervisor.reload('test').result;
-    assert.equal(next.outcome, 'promoted', next.reason ?? '');
-    await cleanup();
   });
 }

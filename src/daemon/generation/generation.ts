@@ -16,10 +16,12 @@ import { generationTransitions, transition, type GenerationEvent, type Generatio
 import type { GenerationStatus, WorkerStatus } from '../../control/protocol.js';
 import type { LifecycleBus } from '../events.js';
 import { workerEnvironment } from '../../worker-contract.js';
+import type { Clock, Timer } from '../clock.js';
 
 export interface GenerationDeps {
   sockets: Listeners;
   os: ProcessOs; // how workers are started and signalled
+  clock: Clock; // every deadline, backoff and timestamp of the generation and its workers
   notify: NotifyHub;
   log: Logger;
   workerOutput: { stdout: Logger; stderr: Logger };
@@ -38,7 +40,7 @@ interface Slot {
   consecutiveFailures: number;
   bootFailures: number;
   crashLooping: boolean;
-  restartTimer: NodeJS.Timeout | null;
+  restartTimer: Timer | null;
   lastExit: string | null;
 }
 
@@ -72,7 +74,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
   readonly id: number;
   readonly config: SupervisorConfig;
   readonly cwd: string;
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
   readonly #slots: Slot[];
   readonly #deps: GenerationDeps;
   readonly #log: Logger;
@@ -89,6 +91,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
     this.release = release;
     this.cwd = release.path;
     this.#deps = deps;
+    this.startedAt = deps.clock.now();
     this.#state = initial;
     this.#log = deps.log.child({ gen: id });
     this.#log.info({ release: release.path, revision: release.revision, workers: config.workers }, 'generation created');
@@ -243,7 +246,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
   async #drainAll(onDrained?: (done: number, total: number) => void): Promise<{ killed: number; reset: number }> {
     this.#abort.abort();
     for (const slot of this.#slots) {
-      if (slot.restartTimer) clearTimeout(slot.restartTimer);
+      slot.restartTimer?.clear();
       slot.restartTimer = null;
     }
     const plan = this.#deps.sockets;
@@ -256,7 +259,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
         const worker = slot.worker;
         const sockets = slot.sockets;
         if (worker?.alive) {
-          const drainStarted = Date.now();
+          const drainStarted = this.#deps.clock.now();
           const log = this.#log.child({ worker: worker.slot, pid: worker.pid });
           if (sockets && plan.steering) {
             const left = await plan.quiesce(sockets, Math.min(this.config.drain.timeoutMs, QUIESCE_LIMIT_MS), () => !worker.alive);
@@ -269,7 +272,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
             killed++;
             log.warn({ timeoutMs: this.config.drain.timeoutMs }, `worker did not exit within drain.timeout after ${this.config.drain.signal}: sent SIGKILL`);
           }
-          this.#deps.events.publish('worker-drained', { gen: this.id, worker: worker.slot, pid: worker.pid, durationMs: Date.now() - drainStarted, killed: result.killed });
+          this.#deps.events.publish('worker-drained', { gen: this.id, worker: worker.slot, pid: worker.pid, durationMs: this.#deps.clock.now() - drainStarted, killed: result.killed });
           onDrained?.(++done, total);
         }
         if (sockets) reset += plan.release(sockets);
@@ -281,7 +284,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
   }
 
   status(): GenerationStatus {
-    const now = Date.now();
+    const now = this.#deps.clock.now();
     return {
       generation: this.id,
       state: this.#state,
@@ -327,6 +330,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
         listenFds: sockets.fds,
         user: config.user,
         os: this.#deps.os,
+        clock: this.#deps.clock,
       });
     } catch (error) {
       if (!reused) plan.release(sockets);
@@ -335,7 +339,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
     slot.worker = worker;
     slot.sockets = sockets;
     const log = this.#log.child({ worker: slot.index, pid: worker.pid });
-    const warming = new WorkerWarming(worker, config.ready, this.#deps.priority, log);
+    const warming = new WorkerWarming(worker, config.ready, this.#deps.priority, log, this.#deps.clock);
     slot.warming = warming;
     log.info({ cwd: this.cwd, command: config.command }, 'worker started');
     const events = this.#deps.events;
@@ -375,6 +379,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
       probe,
       notified,
       signal: this.#abort.signal,
+      clock: this.#deps.clock,
     }).then(() => warming.warmUp(probe, this.#abort.signal));
     warm.then(
       () => {
@@ -439,7 +444,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
       slot.sockets = null;
     }
     const wasReady = worker.readySince !== null;
-    const stable = wasReady && Date.now() - worker.readySince! >= STABLE_AFTER_MS;
+    const stable = wasReady && this.#deps.clock.now() - worker.readySince! >= STABLE_AFTER_MS;
     slot.consecutiveFailures = stable ? 1 : slot.consecutiveFailures + 1;
     if (!wasReady) slot.bootFailures++;
     const delay = restartDelay(this.config.restart, slot.consecutiveFailures);
@@ -455,7 +460,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
     log.warn({ code: exit.code, signal: exit.signal, restartInMs: delay, lastLines: worker.tail.lines().slice(-5) }, `worker ${slot.lastExit}: restarting`);
     this.emit('worker-exit', { slot: slot.index, pid: worker.pid, description: slot.lastExit, lastLines: worker.tail.lines() });
     this.#deps.events.publish('worker-exit', { ...published, restartInMs: delay });
-    slot.restartTimer = setTimeout(() => {
+    slot.restartTimer = this.#deps.clock.setTimeout(() => {
       slot.restartTimer = null;
       if (this.#state !== 'serving') return;
       slot.restarts++;

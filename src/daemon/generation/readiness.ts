@@ -4,6 +4,7 @@ import type { Worker } from '../process/worker.js';
 import type { SupervisorConfig, ListenAddress } from '../../config/index.js';
 import type { PortBlock } from '../sockets/probe-blocks.js';
 import { probeSourceHost } from '../sockets/steering.js';
+import { realClock, type Clock, type Timer } from '../clock.js';
 
 export type NotReadyReason = 'timeout' | 'exit' | 'probe' | 'warmup' | 'aborted';
 
@@ -37,19 +38,20 @@ export interface ReadinessInputs {
   // Resolves when the worker sent READY=1 on the notify socket.
   notified: Promise<void>;
   signal: AbortSignal;
+  clock: Clock; // the timeout and the polls run on it
 }
 
 // Resolves when the worker proves it can serve, by the configured kind; rejects with the reason it
 // never did. A worker that exits while we wait fails at once, whatever the kind.
 export async function waitUntilReady(inputs: ReadinessInputs): Promise<void> {
-  const { worker, ready, signal } = inputs;
+  const { worker, ready, signal, clock } = inputs;
   const local = new AbortController();
   const stop = () => local.abort();
   signal.addEventListener('abort', stop, { once: true });
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer | undefined;
   try {
     const failures = new Promise<never>((_, reject) => {
-      timer = setTimeout(
+      timer = clock.setTimeout(
         () => reject(new NotReadyError('timeout', `was not ready within ${ready.timeoutMs} ms (ready.kind: ${ready.kind})`)),
         ready.timeoutMs,
       );
@@ -61,41 +63,43 @@ export async function waitUntilReady(inputs: ReadinessInputs): Promise<void> {
     });
     await Promise.race([proof(inputs, local.signal), failures]);
   } finally {
-    clearTimeout(timer);
+    timer?.clear();
     local.abort();
     signal.removeEventListener('abort', stop);
   }
 }
 
 function proof(inputs: ReadinessInputs, signal: AbortSignal): Promise<void> {
-  const { ready, probe } = inputs;
+  const { ready, probe, clock } = inputs;
   const owned = () => Promise.resolve(probe.owner ? probe.owner() : true);
   switch (ready.kind) {
     case 'notify':
       return inputs.notified;
     case 'delay':
-      return sleep(ready.delayMs, signal);
+      return sleep(clock, ready.delayMs, signal);
     case 'http':
-      return pollUntil(async () => (await owned()) && httpProbe(probe, ready.path, ready.intervalMs * 10), ready.intervalMs, signal);
+      return pollUntil(async () => (await owned()) && httpProbe(probe, ready.path, ready.intervalMs * 10), ready.intervalMs, signal, clock);
     case 'tcp':
-      return pollUntil(async () => (await owned()) && tcpProbe(probe, ready.intervalMs * 10), ready.intervalMs, signal);
+      return pollUntil(async () => (await owned()) && tcpProbe(probe, ready.intervalMs * 10, clock), ready.intervalMs, signal, clock);
     default:
       return Promise.reject(new NotReadyError('probe', `unknown ready.kind ${String(ready.kind)}`));
   }
 }
 
-async function pollUntil(probe: () => Promise<boolean>, intervalMs: number, signal: AbortSignal): Promise<void> {
+async function pollUntil(probe: () => Promise<boolean>, intervalMs: number, signal: AbortSignal, clock: Clock): Promise<void> {
   while (!signal.aborted) {
     if (await probe()) return;
-    await sleep(intervalMs, signal);
+    await sleep(clock, intervalMs, signal);
   }
   return new Promise(() => {}); // cancelled: the race is decided elsewhere
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+// Never settles once cancelled (unlike clock.sleep, which rejects): the race is decided by the
+// cancellation's own NotReadyError.
+function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+    const timer = clock.setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => timer.clear(), { once: true });
   });
 }
 
@@ -167,15 +171,15 @@ export async function httpProbe(probe: ProbeTarget, path: string, timeoutMs: num
   });
 }
 
-export async function tcpProbe(probe: ProbeTarget, timeoutMs: number): Promise<boolean> {
+export async function tcpProbe(probe: ProbeTarget, timeoutMs: number, clock: Clock = realClock): Promise<boolean> {
   const connected = await connectTargeted(probe, timeoutMs);
   if (!connected) return false;
   connected.done();
-  const deadline = Date.now() + timeoutMs;
+  const deadline = clock.now() + timeoutMs;
   let accepted = !probe.queueEmpty;
-  while (!accepted && Date.now() < deadline) {
+  while (!accepted && clock.now() < deadline) {
     accepted = probe.queueEmpty!();
-    if (!accepted) await new Promise((resolve) => setTimeout(resolve, 5));
+    if (!accepted) await clock.sleep(5);
   }
   connected.socket.destroy();
   return accepted;

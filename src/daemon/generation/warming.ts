@@ -6,6 +6,7 @@ import { setWarmingNice, type PriorityChoice, type PriorityMechanism } from '../
 import { WarmingPriority } from '../process/priority-aging.js';
 import { NotReadyError, type ProbeTarget } from './readiness.js';
 import { warmUp } from './warmup.js';
+import type { Clock } from '../clock.js';
 
 type ReadyConfig = SupervisorConfig['ready'];
 
@@ -23,15 +24,21 @@ export class WorkerWarming {
   readonly #ready: ReadyConfig;
   readonly #log: Logger;
   readonly #priority: WarmingPriority;
+  readonly #clock: Clock;
   #warmup: { done: number; total: number } | null = null;
 
-  constructor(worker: Worker, ready: ReadyConfig, choice: PriorityChoice, log: Logger) {
+  constructor(worker: Worker, ready: ReadyConfig, choice: PriorityChoice, log: Logger, clock: Clock) {
     this.#worker = worker;
     this.#ready = ready;
     this.#log = log;
+    this.#clock = clock;
     const pid = worker.pid;
-    this.#priority = new WarmingPriority(choice.mechanism, agingPlan(ready), (nice) => setWarmingNice(choice.mechanism, pid, nice), (error, wanted) =>
-      log.warn({ err: error, mechanism: choice.mechanism, nice: wanted }, describePriorityError(choice.mechanism, pid, wanted, error)),
+    this.#priority = new WarmingPriority(
+      choice.mechanism,
+      agingPlan(ready),
+      (nice) => setWarmingNice(choice.mechanism, pid, nice),
+      (error, wanted) => log.warn({ err: error, mechanism: choice.mechanism, nice: wanted }, describePriorityError(choice.mechanism, pid, wanted, error)),
+      clock,
     );
     this.#priority.start();
   }
@@ -60,6 +67,7 @@ export class WorkerWarming {
         // priority reaches 0, and never past ready.timeout. The worker is ready; only its warm-up is cut.
         deadline: worker.startedAt + Math.min(plan.timeoutMs, this.#ready.timeoutMs),
         onProgress: (done, total) => (this.#warmup = { done, total }),
+        clock: this.#clock,
       }),
       exited,
     ]);

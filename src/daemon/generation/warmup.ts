@@ -4,6 +4,7 @@ import type { ListenAddress, WarmupConfig } from '../../config/index.js';
 import type { PortBlock } from '../sockets/probe-blocks.js';
 import { probeSourceHost } from '../sockets/steering.js';
 import { NotReadyError } from './readiness.js';
+import { realClock, type Clock } from '../clock.js';
 
 // The supervisor's warm-up (ready.warmup): once a worker said it is ready, and before it gets any
 // client connection, the supervisor sends it `requests` GET requests itself, through its own
@@ -31,9 +32,10 @@ export interface WarmupOutcome {
 
 export interface WarmupOptions {
   signal: AbortSignal;
-  /** Date.now() at which the warm-up stops, done or not */
+  /** clock.now() at which the warm-up stops, done or not */
   deadline: number;
   onProgress?: (done: number, total: number) => void;
+  clock?: Clock; // the real one unless a test runs in virtual time
 }
 
 // Ports a lane may hold at once: its keep-alive connection and one new connection; four per lane
@@ -50,11 +52,12 @@ export async function warmUp(route: WarmupRoute, plan: WarmupConfig, options: Wa
   const size = Math.min(256, Math.max(8, PORTS_PER_LANE * plan.concurrency));
   const routed = route.routeBlock(size);
   if (!routed) throw new NotReadyError('warmup', 'warm-up could not start: no block of source ports could be routed to the worker (steering is off, or ports 10000-19999 are all taken): the worker was not put in service');
-  const started = Date.now();
+  const clock = options.clock ?? realClock;
+  const started = clock.now();
   const stop = new AbortController();
   const abort = () => stop.abort();
   options.signal.addEventListener('abort', abort, { once: true });
-  const timer = setTimeout(abort, Math.max(0, options.deadline - started));
+  const timer = clock.setTimeout(abort, Math.max(0, options.deadline - started));
   const client = new WarmupClient(route.address, routed.block, stop.signal);
   const statuses: Record<string, number> = {};
   let next = 0;
@@ -84,12 +87,12 @@ export async function warmUp(route: WarmupRoute, plan: WarmupConfig, options: Wa
     if (options.signal.aborted) throw new NotReadyError('aborted', 'warm-up was cancelled');
     const failure = results.flatMap((result) => (result.status === 'rejected' && !(result.reason instanceof WarmupAborted) ? [result.reason as unknown] : []))[0];
     if (failure !== undefined) throw failure;
-    return { requests: done, cutShort: done < plan.requests, connections: client.connections, durationMs: Date.now() - started, statuses };
+    return { requests: done, cutShort: done < plan.requests, connections: client.connections, durationMs: clock.now() - started, statuses };
   } catch (error) {
     stop.abort();
     throw error instanceof NotReadyError ? error : new NotReadyError('warmup', `failed its warm-up: ${(error as Error).message}: the worker was not put in service`);
   } finally {
-    clearTimeout(timer);
+    timer.clear();
     options.signal.removeEventListener('abort', abort);
     client.close();
     routed.unroute();

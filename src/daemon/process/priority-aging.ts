@@ -1,4 +1,5 @@
 import type { PriorityMechanism } from './priority.js';
+import { realClock, type Clock, type Timer } from '../clock.js';
 
 // Priority aging: a warming worker starts at a low priority and is raised step by step while it
 // is still not ready, so a saturated machine delays a reload but never starves the new generation
@@ -47,13 +48,16 @@ export class WarmingPriority {
   readonly #plan: AgingPlan;
   readonly #apply: ApplyNice;
   readonly #onError: (error: NodeJS.ErrnoException, wanted: number) => void;
-  readonly #startedAt = Date.now();
-  #timer: NodeJS.Timeout | null = null;
+  readonly #clock: Clock;
+  readonly #startedAt: number;
+  #timer: Timer | null = null;
   #nice: number | null = null; // last value the kernel took; null: not lowered (or restored)
   #failed = false;
 
-  constructor(mechanism: PriorityMechanism, plan: AgingPlan, apply: ApplyNice, onError: (error: NodeJS.ErrnoException, wanted: number) => void) {
+  constructor(mechanism: PriorityMechanism, plan: AgingPlan, apply: ApplyNice, onError: (error: NodeJS.ErrnoException, wanted: number) => void, clock: Clock = realClock) {
     this.mechanism = mechanism;
+    this.#clock = clock;
+    this.#startedAt = clock.now();
     this.#plan = plan;
     this.#apply = apply;
     this.#onError = onError;
@@ -82,13 +86,13 @@ export class WarmingPriority {
   }
 
   cancel(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.clear();
     this.#timer = null;
   }
 
   #step(): void {
     this.#timer = null;
-    const elapsed = Date.now() - this.#startedAt;
+    const elapsed = this.#clock.now() - this.#startedAt;
     const wanted = niceAt(this.#plan, elapsed);
     if (wanted !== this.#nice && !(this.#nice === null && wanted === 0)) {
       const error = this.#apply(wanted);
@@ -105,7 +109,6 @@ export class WarmingPriority {
   }
 
   #schedule(ms: number): void {
-    this.#timer = setTimeout(() => this.#step(), ms);
-    this.#timer.unref();
+    this.#timer = this.#clock.setTimeout(() => this.#step(), ms).unref();
   }
 }

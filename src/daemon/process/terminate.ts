@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import type { ChildHandle, ProcessOs } from './os.js';
+import { realClock, type Clock, type Timer } from '../clock.js';
 
 export interface TerminateResult {
   killed: boolean; // true when the grace period ran out and SIGKILL was sent
@@ -23,28 +24,29 @@ export async function terminate(
   child: ChildHandle,
   signal: NodeJS.Signals,
   graceMs: number,
+  clock: Clock = realClock,
 ): Promise<TerminateResult> {
-  const started = Date.now();
+  const started = clock.now();
   const pid = child.pid;
   if (pid === undefined) return { killed: false, waitedMs: 0 };
   if (!hasExited(child)) {
     const exited = once(child, 'exit');
     signalGroup(os, pid, signal);
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Timer | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
-      timer = setTimeout(() => resolve('deadline'), graceMs);
+      timer = clock.setTimeout(() => resolve('deadline'), graceMs);
     });
     const outcome = await Promise.race([exited.then(() => 'exited' as const), deadline]);
-    clearTimeout(timer);
+    timer?.clear();
     if (outcome === 'deadline' && !hasExited(child)) {
       signalGroup(os, pid, 'SIGKILL');
       await exited;
       killGroupRemnants(os, pid);
-      return { killed: true, waitedMs: Date.now() - started };
+      return { killed: true, waitedMs: clock.now() - started };
     }
   }
   killGroupRemnants(os, pid);
-  return { killed: false, waitedMs: Date.now() - started };
+  return { killed: false, waitedMs: clock.now() - started };
 }
 
 export function killGroupRemnants(os: ProcessOs, pid: number): void {

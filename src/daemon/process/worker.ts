@@ -4,6 +4,7 @@ import { transition, workerTransitions, type WorkerEvent, type WorkerState } fro
 import { killGroupRemnants, terminate, type TerminateResult } from './terminate.js';
 import { ownChildren } from './own-children.js';
 import { realProcessOs, type ChildHandle, type ProcessOs } from './os.js';
+import { realClock, type Clock } from '../clock.js';
 
 export interface WorkerSpec {
   generation: number;
@@ -15,6 +16,7 @@ export interface WorkerSpec {
   listenFds: number[]; // become fds 3.. in the worker
   user: { uid: number; gid: number } | null; // run as (the supervisor is root); null: as the supervisor
   os?: ProcessOs; // the real one unless a test drives fake processes
+  clock?: Clock; // the real one unless a test runs in virtual time
 }
 
 export interface WorkerExit {
@@ -34,19 +36,22 @@ export interface WorkerEvents {
 export class Worker extends EventEmitter<WorkerEvents> {
   readonly generation: number;
   readonly slot: number;
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
   readonly tail = new OutputTail();
   readySince: number | null = null;
   exitInfo: WorkerExit | null = null;
   #state: WorkerState = 'starting';
   readonly #child: ChildHandle;
   readonly #os: ProcessOs;
+  readonly #clock: Clock;
 
   constructor(spec: WorkerSpec) {
     super();
     this.generation = spec.generation;
     this.slot = spec.slot;
     this.#os = spec.os ?? realProcessOs;
+    this.#clock = spec.clock ?? realClock;
+    this.startedAt = this.#clock.now();
     this.#child = this.#os.spawn(spec.shimPath, spec.argv, {
       cwd: spec.cwd,
       env: spec.env,
@@ -87,13 +92,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   markReady(): void {
-    if (this.apply('ready')) this.readySince = Date.now();
+    if (this.apply('ready')) this.readySince = this.#clock.now();
   }
 
   // Sends the drain signal and waits for the exit; SIGKILL at the deadline.
   async drain(signal: NodeJS.Signals, timeoutMs: number): Promise<TerminateResult> {
     this.apply('drain');
-    return terminate(this.#os, this.#child, signal, timeoutMs);
+    return terminate(this.#os, this.#child, signal, timeoutMs, this.#clock);
   }
 
   // Resolves when the process has exited (at once if it already has).

@@ -4,6 +4,7 @@ import type { Generation } from '../generation/generation.js';
 import type { Listeners } from '../sockets/plan.js';
 import { FULL_WEIGHT } from '../sockets/steering.js';
 import type { LifecycleBus } from '../events.js';
+import type { Clock, Timer } from '../clock.js';
 
 // The bake window (bake.window): after a promotion the previous generation stays alive and warm,
 // steered out and not restarted, so a rollback is one program attach instead of a cold reload.
@@ -20,6 +21,7 @@ export interface BakeHost {
   readonly sockets: Listeners;
   readonly log: Logger;
   readonly events: LifecycleBus;
+  readonly clock: Clock;
   // The serving generation and the config in force become these again (a rollback).
   adopt(serving: Generation, config: SupervisorConfig): void;
   // A rollback, once new connections reach the previous generation and again once the rolled-back one drained.
@@ -53,7 +55,7 @@ export class Bake {
   readonly #host: BakeHost;
   readonly #endsAt: number;
   readonly #maxExits: number;
-  readonly #timer: NodeJS.Timeout;
+  readonly #timer: Timer;
   readonly #onWorkerExit: (exit: { slot: number; pid: number; description: string }) => void;
   #exits = 0;
   #settled: Promise<unknown> | null = null;
@@ -65,11 +67,11 @@ export class Bake {
     this.current = current;
     this.previous = previous;
     this.#previousConfig = previousConfig;
-    this.#endsAt = Date.now() + windowMs;
+    this.#endsAt = host.clock.now() + windowMs;
     this.#maxExits = current.config.bake.maxExits;
     this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
     previous.bake();
-    this.#timer = setTimeout(() => void this.end(`the bake window (${windowMs} ms) ended with no failure`), windowMs);
+    this.#timer = host.clock.setTimeout(() => void this.end(`the bake window (${windowMs} ms) ended with no failure`), windowMs);
     this.#onWorkerExit = ({ slot, pid, description }) => {
       this.#exits++;
       if (this.#exits <= this.#maxExits) return;
@@ -95,7 +97,7 @@ export class Bake {
       generation: this.current.id,
       previous: this.previous.id,
       endsAt: new Date(this.#endsAt).toISOString(),
-      remainingMs: Math.max(0, this.#endsAt - Date.now()),
+      remainingMs: Math.max(0, this.#endsAt - this.#host.clock.now()),
       previousRssBytes: this.previous.rssBytes(),
       exits: this.#exits,
       maxExits: this.#maxExits,
@@ -108,13 +110,13 @@ export class Bake {
    */
   async rollback(reason: string, automatic = false): Promise<RollbackResult | null> {
     if (!this.#settle()) return null;
-    const requested = Date.now();
+    const requested = this.#host.clock.now();
     const { current, previous } = this;
     const { sockets, log, events } = this.#host;
     sockets.routeMany([previous.routing(true, FULL_WEIGHT), current.routing(false, 0)]);
     previous.reinstate();
     this.#host.adopt(previous, this.#previousConfig);
-    const steeredMs = Date.now() - requested;
+    const steeredMs = this.#host.clock.now() - requested;
     log.warn({ gen: previous.id, from: current.id, reason, automatic, steeredMs }, `rolled back to generation ${previous.id}: ${reason}`);
     events.publish('rollback', { gen: previous.id, from: current.id, reason, automatic, steeredMs });
     const result: RollbackResult = { generation: previous.id, from: current.id, reason, automatic, steeredMs, durationMs: 0, killed: 0 };
@@ -124,7 +126,7 @@ export class Bake {
     } finally {
       this.#resolveDone();
     }
-    result.durationMs = Date.now() - requested;
+    result.durationMs = this.#host.clock.now() - requested;
     this.#host.rolledBack(result, 'drained');
     return result;
   }
@@ -145,7 +147,7 @@ export class Bake {
   #settle(): boolean {
     if (this.#settled !== null) return false;
     this.#settled = this.#done;
-    clearTimeout(this.#timer);
+    this.#timer.clear();
     this.current.off('worker-exit', this.#onWorkerExit);
     return true;
   }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { ReloadPhase, ReloadPhaseFields, ReloadProgress, ReloadResultData } from '../../control/protocol.js';
+import { realClock, type Clock } from '../clock.js';
 
 
 // The result frame's data: what the CLI and the client face read back.
@@ -39,10 +40,12 @@ export class ReloadQueue {
   #lastStart = 0;
   readonly #execute: (run: ReloadRun) => Promise<ReloadResult>;
   readonly #minIntervalMs: number;
+  readonly #clock: Clock;
 
-  constructor(execute: (run: ReloadRun) => Promise<ReloadResult>, minIntervalMs = MIN_RELOAD_INTERVAL_MS) {
+  constructor(execute: (run: ReloadRun) => Promise<ReloadResult>, minIntervalMs = MIN_RELOAD_INTERVAL_MS, clock: Clock = realClock) {
     this.#execute = execute;
     this.#minIntervalMs = minIntervalMs;
+    this.#clock = clock;
   }
 
   get busy(): boolean {
@@ -70,13 +73,13 @@ export class ReloadQueue {
 
   #start(run: ReloadRun): void {
     this.#running = run;
-    this.#lastStart = Date.now();
+    this.#lastStart = this.#clock.now();
     // A reload that throws is settled as failed, like any other outcome: left unhandled it would end
     // the daemon (and its workers with it), and #running would keep every later reload waiting.
-    const startedAt = Date.now();
+    const startedAt = this.#clock.now();
     const failed = (error: unknown): ReloadResult => ({
       outcome: 'failed', generation: null, reason: `reload failed: ${error instanceof Error ? error.message : String(error)}`,
-      lastLines: [], trigger: run.triggers.join(', '), release: null, startedAt, durationMs: Date.now() - startedAt,
+      lastLines: [], trigger: run.triggers.join(', '), release: null, startedAt, durationMs: this.#clock.now() - startedAt,
     });
     void this.#execute(run).catch(failed).then((result) => {
       run.settle(result);
@@ -85,8 +88,8 @@ export class ReloadQueue {
         return;
       }
       // Until the follow-up starts, #running stays set, so later triggers still join it.
-      const wait = Math.max(0, this.#lastStart + this.#minIntervalMs - Date.now());
-      setTimeout(() => {
+      const wait = Math.max(0, this.#lastStart + this.#minIntervalMs - this.#clock.now());
+      this.#clock.setTimeout(() => {
         const next = this.#next;
         this.#next = null;
         if (next) this.#start(next);

@@ -6,6 +6,7 @@ import { FULL_WEIGHT } from '../sockets/steering.js';
 import type { Listeners } from '../sockets/plan.js';
 import { SlowStart } from './slow-start.js';
 import type { ReloadResult, ReloadRun } from './queue.js';
+import type { Clock } from '../clock.js';
 
 // One reload, as named steps:
 //
@@ -33,6 +34,7 @@ export interface ReloadHost {
   readonly sockets: Listeners;
   readonly stopping: AbortSignal;
   readonly log: Logger;
+  readonly clock: Clock;
   newGeneration(config: SupervisorConfig, release: Release): Generation;
   begin(next: SupervisorConfig): void;
   adopt(serving: Generation, config: SupervisorConfig): void;
@@ -77,7 +79,7 @@ type CanaryDecision = { action: 'promote'; reason: string } | { action: 'rollbac
 export class Reload {
   readonly #host: ReloadHost;
   readonly #run: ReloadRun;
-  readonly #startedAt = Date.now();
+  readonly #startedAt: number;
   readonly #previous: Generation; // the generation serving when the reload began
   readonly #previousConfig: SupervisorConfig;
   #step: ReloadStep | 'settled' = 'prepare';
@@ -91,6 +93,7 @@ export class Reload {
   constructor(host: ReloadHost, run: ReloadRun) {
     this.#host = host;
     this.#run = run;
+    this.#startedAt = host.clock.now();
     this.#previous = host.serving;
     this.#previousConfig = host.config;
   }
@@ -212,7 +215,7 @@ export class Reload {
     this.#enter('promote');
     const previous = this.#previous;
     const slowStartMs = this.#slowStartMs(config);
-    this.#routeShares(candidate, previous, canary?.share ?? (slowStartMs > 0 ? new SlowStart(slowStartMs).share(0) : 1));
+    this.#routeShares(candidate, previous, canary?.share ?? (slowStartMs > 0 ? new SlowStart(slowStartMs, 0, this.#host.clock).share(0) : 1));
     candidate.promote();
     previous.handOver();
     this.#committed = true;
@@ -229,7 +232,7 @@ export class Reload {
     this.#enter('canary');
     if (canary === null) return 0;
     const previous = this.#previous;
-    const status: CanaryStatus = { generation: candidate.id, from: previous.id, share: canary.share, endsAt: Date.now() + canary.holdMs, onExpiry: canary.onExpiry };
+    const status: CanaryStatus = { generation: candidate.id, from: previous.id, share: canary.share, endsAt: this.#host.clock.now() + canary.holdMs, onExpiry: canary.onExpiry };
     let decide!: (decision: CanaryDecision) => void;
     const decided = new Promise<CanaryDecision>((resolve) => (decide = resolve));
     this.#canary = { status, decide };
@@ -240,7 +243,7 @@ export class Reload {
     const expiry = canary.onExpiry === 'promote'
       ? (): CanaryDecision => ({ action: 'promote', reason: `the canary hold (${formatSeconds(canary.holdMs)}) ran out with on_expiry: promote` })
       : (): CanaryDecision => ({ action: 'rollback', error: new CanaryFailed(`the canary hold (${formatSeconds(canary.holdMs)}) ran out with no supervisor promote (on_expiry: rollback)`) });
-    const timer = setTimeout(() => decide(expiry()), canary.holdMs);
+    const timer = this.#host.clock.setTimeout(() => decide(expiry()), canary.holdMs);
     candidate.on('worker-exit', onExit);
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();
@@ -251,7 +254,7 @@ export class Reload {
       this.#run.progress('canary-promoted', { generation: candidate.id, reason: decision.reason });
       return canary.share;
     } finally {
-      clearTimeout(timer);
+      timer.clear();
       candidate.off('worker-exit', onExit);
       signal.removeEventListener('abort', onAbort);
       this.#canary = null;
@@ -268,8 +271,8 @@ export class Reload {
       if (fromShare > 0) this.#routeShares(candidate, previous, 1); // a canary promoted: all at once
       return;
     }
-    const ramp = new SlowStart(slowStartMs, fromShare);
-    const shift = { ramp, status: { generation: candidate.id, from: previous.id, share: ramp.share(0), endsAt: Date.now() + slowStartMs } };
+    const ramp = new SlowStart(slowStartMs, fromShare, this.#host.clock);
+    const shift = { ramp, status: { generation: candidate.id, from: previous.id, share: ramp.share(0), endsAt: this.#host.clock.now() + slowStartMs } };
     this.#shift = shift;
     this.#routeShares(candidate, previous, shift.status.share);
     await ramp.run((share) => {
@@ -361,7 +364,7 @@ export class Reload {
 
   #finish(outcome: ReloadResult['outcome'], generation: number | null, reason: string | null, lastLines: string[] = []): ReloadResult {
     const trigger = this.#run.triggers.join(', ');
-    return { outcome, generation, reason, lastLines, trigger, release: this.#release, startedAt: this.#startedAt, durationMs: Date.now() - this.#startedAt };
+    return { outcome, generation, reason, lastLines, trigger, release: this.#release, startedAt: this.#startedAt, durationMs: this.#host.clock.now() - this.#startedAt };
   }
 }
 

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { realClock, type Clock } from '../clock.js';
 
 /** How often the new generation's share grows during a slow start. */
 export const SLOW_START_STEP_MS = 100;
@@ -12,13 +12,15 @@ export const SLOW_START_STEP_MS = 100;
 export class SlowStart {
   readonly durationMs: number;
   readonly steps: number;
+  readonly #clock: Clock;
 
   readonly fromShare: number;
 
   // fromShare: the share the new generation already has (a canary's); the ramp grows from it.
-  constructor(durationMs: number, fromShare = 0) {
+  constructor(durationMs: number, fromShare = 0, clock: Clock = realClock) {
     this.durationMs = durationMs;
     this.fromShare = fromShare;
+    this.#clock = clock;
     this.steps = Math.max(1, Math.ceil(durationMs / SLOW_START_STEP_MS));
   }
 
@@ -32,14 +34,14 @@ export class SlowStart {
     const interval = this.durationMs / this.steps;
     for (let step = 1; step < this.steps; step++) {
       try {
-        await sleep(interval, undefined, { signal });
+        await this.#clock.sleep(interval, signal);
       } catch {
         return; // the supervisor is stopping: both generations drain now
       }
       apply(this.share(step));
     }
     try {
-      await sleep(interval, undefined, { signal });
+      await this.#clock.sleep(interval, signal);
     } catch {
       // stopping
     }

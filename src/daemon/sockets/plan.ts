@@ -2,6 +2,7 @@ import { acceptQueue, closeFd, listenTcp } from '../../native/index.js';
 import type { ListenAddress, SupervisorConfig } from '../../config/index.js';
 import { FULL_WEIGHT, ReuseportGroup, type Member } from './steering.js';
 import { choosePortBlock, ephemeralPortRange, type PortBlock } from './probe-blocks.js';
+import { realClock, type Clock } from '../clock.js';
 
 // Which listening sockets a worker gets, per socket mode:
 // - reuseport: a fresh SO_REUSEPORT listener per worker and address, joined to the port's group;
@@ -39,9 +40,11 @@ export class SocketPlan {
   // by every worker whatever the socket mode: connections may already wait in their queues, and
   // only workers accepting from them can serve those.
   readonly #onSteeringError: (error: Error) => void;
+  readonly #clock: Clock;
 
-  constructor(config: SupervisorConfig, steering: boolean, activated: number[] = [], onSteeringError: (error: Error) => void = () => {}) {
+  constructor(config: SupervisorConfig, steering: boolean, activated: number[] = [], onSteeringError: (error: Error) => void = () => {}, clock: Clock = realClock) {
     this.#config = config;
+    this.#clock = clock;
     this.#onSteeringError = onSteeringError;
     this.#activated = activated;
     this.#steering = steering && config.socket === 'reuseport' && activated.length === 0;
@@ -132,14 +135,14 @@ export class SocketPlan {
   async quiesce(sockets: WorkerSockets, timeoutMs: number, gone: () => boolean = () => false): Promise<number> {
     if (!this.#steering || sockets.members.length === 0) return 0;
     this.route([sockets], false);
-    const deadline = Date.now() + timeoutMs;
-    await sleep(SETTLE_MS);
+    const deadline = this.#clock.now() + timeoutMs;
+    await this.#clock.sleep(SETTLE_MS);
     let emptyReads = 0;
     for (;;) {
       const queued = this.#queued(sockets);
       emptyReads = queued === 0 ? emptyReads + 1 : 0;
-      if (emptyReads >= 2 || Date.now() >= deadline || gone()) return queued;
-      await sleep(POLL_MS);
+      if (emptyReads >= 2 || this.#clock.now() >= deadline || gone()) return queued;
+      await this.#clock.sleep(POLL_MS);
     }
   }
 
@@ -190,8 +193,6 @@ function closeQuietly(fd: number): void {
     // Already closed: nothing is left to release.
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 // Connections waiting in the accept queues of these listeners, or null where none is held.
 export function queueDepth(fds: number[]): number | null {
