@@ -17,7 +17,7 @@ import { FakeOs, type FakeBehaviour } from '../helpers/fake-os.js';
 // exactly which instant a rollback or a SIGKILL happens. The real-process tests in
 // test/integration hold the same choreography against the kernel.
 
-const STEPS: ReloadStep[] = ['prepare', 'start-candidate', 'promote', 'shift', 'retire'];
+const STEPS: ReloadStep[] = ['prepare', 'start-candidate', 'promote', 'canary', 'shift', 'retire'];
 const READY_TIMEOUT_MS = 10_000;
 const DRAIN_TIMEOUT_MS = 30_000;
 const READY_AFTER_MS = 5; // a fake worker's default time to READY=1
@@ -399,3 +399,97 @@ for (const step of STEPS) {
     }
   });
 }
+
+// The bake window and the canary, on the same fake clock: the exact instants at which a window
+// ends, a failure rolls back, a hold runs out.
+
+const oldSignals = (os: FakeOs, pids: (number | null)[]) => pids.map((pid) => os.children.find((child) => child.pid === pid)!.signals);
+
+test('bake: the previous generation stays alive and unsignalled for exactly the window, then drains', async () => {
+  const { supervisor, os, clock, write, reload, cleanup } = await started({ config: { slow_start: '0s', bake: '60s' } });
+  try {
+    const before = servingPids(supervisor);
+    write('v2');
+    const { at, result } = reload();
+    const outcome = await result();
+    assert.equal(outcome.outcome, 'promoted');
+    assert.equal(outcome.reason, 'generation 1 bakes for 60 s: supervisor rollback brings it back');
+    const promotedAt = clock.now();
+    assert.deepEqual(supervisor.status().generations.map((gen) => [gen.generation, gen.state]), [[1, 'baking'], [2, 'serving']]);
+    assert.deepEqual(supervisor.status().bake, { generation: 2, previous: 1, endsAt: new Date(promotedAt + 60_000).toISOString(), remainingMs: 60_000, previousRssBytes: 2 * 10 * 1024 ** 2, exits: 0, maxExits: 0 });
+    await clock.advance(59_999);
+    assert.deepEqual(oldSignals(os, before.pids), [[], []], 'no signal during the window');
+    await clock.advance(1);
+    assert.deepEqual(oldSignals(os, before.pids), [['SIGTERM'], ['SIGTERM']], 'the drain signal when the window ends');
+    await clock.advance(DRAIN_MS);
+    assert.deepEqual(supervisor.status().generations.map((gen) => gen.generation), [2]);
+    assert.equal(supervisor.status().bake, null);
+    assert.equal(promotedAt - at, READY_AFTER_MS);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('bake: a worker of the new generation that exits rolls back at that instant; the same old workers serve, a dead one is restarted', async () => {
+  const { supervisor, os, clock, write, reload, cleanup } = await started({
+    config: { slow_start: '0s', bake: '60s' },
+    behaviourOf: (version) => (version === 'v2' ? { exitAfterMs: 3_000 } : {}),
+  });
+  try {
+    const before = servingPids(supervisor);
+    write('v2');
+    const seen = lifecycle(supervisor, clock);
+    assert.equal((await reload().result()).outcome, 'promoted');
+    const startedAt = os.children.find((child) => child.env.APP_VERSION === 'v2')!;
+    await clock.until(new Promise<void>((resolve) => supervisor.events.subscribe((event) => event.event === 'rollback' && resolve())));
+    const rollback = seen.find((event) => event.event === 'rollback')!;
+    assert.equal(rollback.at - clock.now(), 0);
+    assert.equal(rollback.automatic, true);
+    assert.match(String(rollback.reason), /worker \d \(pid \d+\) of generation 2 exited with code 1 during the bake window: 1 exit\(s\), no exit is tolerated/);
+    assert.ok(startedAt);
+    assert.deepEqual(servingPids(supervisor), before, 'the same pids serve again');
+    assert.deepEqual(oldSignals(os, before.pids), [[], []]);
+    await clock.advance(DRAIN_MS + 1);
+    assert.deepEqual(supervisor.status().generations.map((gen) => [gen.generation, gen.state]), [[1, 'serving']]);
+    assert.equal(supervisor.status().lastRollback?.from, 2);
+    assert.ok(os.alive().every((child) => child.env.APP_VERSION === 'v1'));
+  } finally {
+    await cleanup();
+  }
+});
+
+test('canary: holds its share until the hold runs out (on_expiry: rollback), at exactly that instant; supervisor promote goes on from the canary\'s share', async () => {
+  const { supervisor, os, clock, write, reload, cleanup } = await started({ config: { slow_start: '1s', canary: { share: '10%', hold: '5m' } } });
+  try {
+    const before = servingPids(supervisor);
+    write('v2');
+    const first = reload();
+    await clock.until(new Promise<void>((resolve) => first.run.on('progress', ({ event }) => event === 'canary' && resolve())));
+    assert.deepEqual(supervisor.status().canary, { generation: 2, from: 1, share: 0.1, remainingMs: 300_000, onExpiry: 'rollback' });
+    const refused = supervisor.reload('test');
+    assert.match((await clock.until(refused.result)).reason ?? '', /a canary holds: generation 2 gets 10% of new connections: run supervisor promote or supervisor rollback first/);
+    await clock.advance(299_999);
+    assert.deepEqual(oldSignals(os, before.pids), [[], []]);
+    const outcome = await first.result();
+    assert.equal(outcome.outcome, 'rolled-back');
+    assert.match(outcome.reason ?? '', /the canary hold \(5m\) ran out with no supervisor promote \(on_expiry: rollback\)/);
+    assert.equal(outcome.durationMs, READY_AFTER_MS + 300_000 + DRAIN_MS);
+    assert.deepEqual(servingPids(supervisor), before);
+
+    write('v3');
+    await clock.advance(1_000);
+    const second = reload();
+    await clock.until(new Promise<void>((resolve) => second.run.on('progress', ({ event }) => event === 'canary' && resolve())));
+    await clock.advance(1_000);
+    const promoted = supervisor.promoteCanary('supervisor promote');
+    await clock.advance(1);
+    // The slow start grows from the canary's 10%: one step of 1 s in 10 adds 0.9/11.
+    assert.equal(supervisor.status().slowStart!.share, Math.round((0.1 + 0.9 / 11) * 1000) / 1000);
+    const result = await clock.until(promoted);
+    assert.equal(result?.outcome, 'promoted');
+    assert.deepEqual(second.phases.map(([event]) => event).filter((event) => event !== 'worker-ready'), ['starting', 'promoted', 'canary', 'canary-promoted', 'shifted', 'drained', 'drained']);
+    assert.equal(await supervisor.promoteCanary('supervisor promote'), null, 'nothing left to promote');
+  } finally {
+    await cleanup();
+  }
+});

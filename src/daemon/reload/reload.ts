@@ -1,5 +1,5 @@
 import type { Logger } from '../../log.js';
-import { loadConfig, RESTART_ONLY_KEYS, RESTART_ONLY_REASONS, type SupervisorConfig } from '../../config/index.js';
+import { formatDuration, loadConfig, RESTART_ONLY_KEYS, RESTART_ONLY_REASONS, type SupervisorConfig } from '../../config/index.js';
 import { describeRelease, type Release } from '../generation/release.js';
 import { WorkerNotReady, type Generation } from '../generation/generation.js';
 import { FULL_WEIGHT } from '../sockets/steering.js';
@@ -241,8 +241,8 @@ export class Reload {
     const onAbort = () => decide({ action: 'rollback', error: this.#rollback.signal.aborted ? (this.#rollback.signal.reason as Error) : new Error('cancelled: the supervisor is stopping') });
     const signal = AbortSignal.any([this.#host.stopping, this.#rollback.signal]);
     const expiry = canary.onExpiry === 'promote'
-      ? (): CanaryDecision => ({ action: 'promote', reason: `the canary hold (${formatSeconds(canary.holdMs)}) ran out with on_expiry: promote` })
-      : (): CanaryDecision => ({ action: 'rollback', error: new CanaryFailed(`the canary hold (${formatSeconds(canary.holdMs)}) ran out with no supervisor promote (on_expiry: rollback)`) });
+      ? (): CanaryDecision => ({ action: 'promote', reason: `the canary hold (${formatDuration(canary.holdMs)}) ran out with on_expiry: promote` })
+      : (): CanaryDecision => ({ action: 'rollback', error: new CanaryFailed(`the canary hold (${formatDuration(canary.holdMs)}) ran out with no supervisor promote (on_expiry: rollback)`) });
     const timer = this.#host.clock.setTimeout(() => decide(expiry()), canary.holdMs);
     candidate.on('worker-exit', onExit);
     signal.addEventListener('abort', onAbort, { once: true });
