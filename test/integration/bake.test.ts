@@ -137,12 +137,20 @@ test('bake: a release that is ready and then crashes is rolled back automaticall
     const events = daemon.logs.filter((line) => typeof line.msg === 'string' && line.msg.startsWith('rolled back to generation 1'));
     assert.equal(events.length, 1);
 
-    // Only requests in flight on the crashing worker may fail: a reset, never a refusal or a 5xx.
+    // The crash itself loses what the crashing workers held: requests they were answering and
+    // connections waiting in their accept queues (the kernel resets those when nobody accepts
+    // them). Each is a reset, never a refusal, a 5xx or a timeout.
     for (const report of await stopLoad(load)) {
       assert.ok(report.ok > 20, `${report.mode}: only ${report.ok} requests`);
-      const causes = Object.keys(report.failures);
-      assert.ok(causes.every((cause) => cause === 'ECONNRESET' || cause === 'socket hang up'), `${report.mode}: ${JSON.stringify(report.failures)}`);
-      assert.ok(report.failed <= 4, `${report.mode}: ${report.failed} failed, more than its 4 requests in flight: ${JSON.stringify(report.failures)}`);
+      assert.deepEqual(Object.keys(report.failures).filter((cause) => cause !== 'ECONNRESET'), [], `${report.mode}: ${JSON.stringify(report.failures)}`);
+      process.stdout.write(`# crash during the bake: ${report.mode}: ${report.failed} reset of ${report.ok + report.failed}\n`);
+    }
+    // After the rollback: nothing fails.
+    load = startLoad(daemon.port);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    for (const report of await stopLoad(load)) {
+      assert.ok(report.ok > 20, `${report.mode}: only ${report.ok} requests after the rollback`);
+      assert.equal(report.failed, 0, `${report.mode} after the rollback: ${JSON.stringify(report.failures)}`);
     }
     load = [];
   } finally {
@@ -151,7 +159,7 @@ test('bake: a release that is ready and then crashes is rolled back automaticall
   }
 });
 
-test('bake: a window that ends with no failure drains the previous generation; a reload during a bake ends it first; bake.max_rss skips it', async () => {
+test('bake: a window that ends with no failure drains the previous generation', async () => {
   const daemon = await Daemon.start({ config: good('1', '1500ms') });
   try {
     const oldPids = pidsOf(await statusOf(daemon), 1);
@@ -161,20 +169,7 @@ test('bake: a window that ends with no failure drains the previous generation; a
     await waitFor('the bake window to end', async () => (await statusOf(daemon)).generations.length === 1, 10_000);
     await waitFor('generation 1 to exit', () => oldPids.every((pid) => pid !== null && !isAlive(pid)), 10_000);
     assert.ok(daemon.logs.some((line) => line.msg === 'bake ended: the bake window (1500 ms) ended with no failure; generation 1 drains'));
-
-    daemon.writeConfig(good('3', '30s'));
-    assert.equal((await daemon.cli('reload')).exitCode, 0);
-    daemon.writeConfig(good('4', '30s'));
-    assert.equal((await daemon.cli('reload')).exitCode, 0);
-    const status = await statusOf(daemon);
-    assert.deepEqual(status.generations.filter((gen) => gen.state !== 'draining').map((gen) => [gen.generation, gen.state]), [[3, 'baking'], [4, 'serving']]);
-    assert.ok(daemon.logs.some((line) => line.msg === 'bake ended: a new reload started; generation 2 drains'));
-
-    daemon.writeConfig(good('5', { window: '30s', max_rss: '1MB' }));
-    const skipped = await daemon.cli('reload');
-    assert.equal(skipped.exitCode, 0);
-    assert.match(skipped.stdout, /bake skipped: generation 4 holds \d+ MB, over bake.max_rss \(1 MB\)/);
-    await waitFor('only generation 5 left', async () => (await statusOf(daemon)).generations.length === 1, 15_000);
+    assert.equal((await statusOf(daemon)).bake, null);
   } finally {
     await daemon.stop();
   }

@@ -32,12 +32,13 @@ interface Setup {
 async function started({ behaviourOf, onReloadStep, config = {} }: Setup = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'reload-steps-'));
   const file = join(dir, 'supervisor.json');
-  const write = (version: string) =>
+  const write = (version: string, more: Record<string, unknown> = {}) =>
     writeFileSync(file, JSON.stringify({
       listen: '127.0.0.1:1', control: join(dir, 'control.sock'), workers: 2, cwd: dir,
       command: ['node', 'app.js'], env: { APP_VERSION: version }, lossless: 'auto',
       ready: { kind: 'notify', timeout: `${READY_TIMEOUT_MS}ms` }, drain: { timeout: `${DRAIN_TIMEOUT_MS}ms` }, slow_start: '1s',
       ...config,
+      ...more,
     }));
   writeFileSync(join(dir, 'app.js'), '');
   write('v1');
@@ -489,6 +490,31 @@ test('canary: holds its share until the hold runs out (on_expiry: rollback), at 
     assert.equal(result?.outcome, 'promoted');
     assert.deepEqual(second.phases.map(([event]) => event).filter((event) => event !== 'worker-ready'), ['starting', 'promoted', 'canary', 'canary-promoted', 'shifted', 'drained', 'drained']);
     assert.equal(await supervisor.promoteCanary('supervisor promote'), null, 'nothing left to promote');
+  } finally {
+    await cleanup();
+  }
+});
+
+test('bake: a reload during a bake ends it (the baking generation drains beside the reload); bake.max_rss skips a bake that would hold too much', async () => {
+  const { supervisor, os, write, reload, cleanup } = await started({ config: { slow_start: '0s', bake: '60s' } });
+  try {
+    const first = servingPids(supervisor);
+    write('v2');
+    assert.equal((await reload().result()).outcome, 'promoted');
+    write('v3');
+    const third = await reload().result();
+    assert.equal(third.outcome, 'promoted');
+    assert.deepEqual(oldSignals(os, first.pids), [['SIGTERM'], ['SIGTERM']], 'generation 1 drained when the next reload started');
+    assert.deepEqual(supervisor.status().generations.map((gen) => [gen.generation, gen.state]), [[2, 'baking'], [3, 'serving']]);
+
+    // Two fake workers hold 20 MB: over a 15 MB limit the bake is skipped and generation 3 drains at once.
+    const serving3 = servingPids(supervisor);
+    write('v4', { bake: { window: '60s', max_rss: '15MB' } });
+    const fourth = await reload().result();
+    assert.equal(fourth.outcome, 'promoted');
+    assert.equal(fourth.reason, 'bake skipped: generation 3 holds 20 MB, over bake.max_rss (15 MB)');
+    assert.deepEqual(oldSignals(os, serving3.pids), [['SIGTERM'], ['SIGTERM']]);
+    assert.equal(supervisor.status().bake, null);
   } finally {
     await cleanup();
   }
