@@ -142,6 +142,8 @@ export function renderLifecycleEvent(event: EventFrame): string {
       return `${prefix}: ${event.from} -> ${event.to}`;
     case 'worker-exit':
       return `${prefix}: ${exit()}${event.restartInMs === null ? '' : `; restarting in ${formatSeconds(Number(event.restartInMs))}`}`;
+    case 'worker-unhealthy':
+      return `${prefix}: UNHEALTHY: ${event.reason}; replaced`;
     case 'crash-loop':
       return `${prefix}: CRASH LOOP: died ${event.bootFailures} times in a row before ready`;
     case 'worker-drained':

@@ -289,6 +289,16 @@ export const bakeFields = {
   max_exits: wholeNumber(0, 1000, 0),
 };
 
+export const HEALTH_KINDS = ['none', 'http', 'tcp'] as const;
+
+export const healthFields = {
+  kind: oneOf(HEALTH_KINDS, 'none'),
+  path: httpPath,
+  interval: duration(100, HOUR, 2 * SECOND),
+  timeout: duration(10, HOUR, SECOND),
+  failures: wholeNumber(1, 1000, 3),
+};
+
 export const CANARY_EXPIRY_ACTIONS = ['rollback', 'promote'] as const;
 
 export const canaryFields = {
@@ -326,6 +336,7 @@ export const topFields = {
   metrics,
   stop_grace: duration(0, 10 * 60 * SECOND, 0),
   slow_start: duration(0, 10 * 60 * SECOND, 0),
+  health: section(healthFields),
   bake,
   canary: section(canaryFields),
   start_concurrency: wholeNumber(0, 256, 0),
@@ -344,4 +355,5 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   watch: Object.keys(watchFields),
   bake: Object.keys(bakeFields),
   canary: Object.keys(canaryFields),
+  health: Object.keys(healthFields),
 };

@@ -70,6 +70,12 @@ export interface SupervisorConfig {
    */
   bake: { windowMs: number; maxRssBytes: number; maxExits: number };
   /**
+   * Liveness after ready: every intervalMs each ready worker of the serving generation is probed
+   * through its own socket (steering only); `failures` failed probes in a row and it is replaced,
+   * and a canary or bake window in progress rolls back. kind none: no checks.
+   */
+  health: { kind: 'none' | 'http' | 'tcp'; path: string; intervalMs: number; timeoutMs: number; failures: number };
+  /**
    * Every reload holds the new generation at `share` of new connections (0: no canary) until
    * `supervisor promote`, `supervisor rollback`, a worker exit, or holdMs ending (then onExpiry).
    * `supervisor reload --canary 10%` gives one reload a share.

@@ -41,6 +41,7 @@ export interface LifecycleFields {
   'worker-started': { gen: number; worker: number; pid: number; restart: number }; // restart: 0 first start, n the nth restart of the slot
   'worker-state': { gen: number; worker: number; pid: number; from: string; to: string };
   'worker-exit': { gen: number; worker: number; pid: number; code: number | null; signal: string | null; restartInMs: number | null }; // null: not restarted
+  'worker-unhealthy': { gen: number; worker: number; pid: number; reason: string }; // failed health: checks; replaced
   'crash-loop': { gen: number; worker: number; bootFailures: number; lastLines: string[] };
   'worker-drained': { gen: number; worker: number; pid: number; durationMs: number; killed: boolean }; // killed: SIGKILL at drain.timeout
   'reload-start': { trigger: string };

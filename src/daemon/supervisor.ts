@@ -124,6 +124,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (this.#config.slowStartMs > 0 && !this.#sockets.steering) {
       this.#log.warn({ slowStartMs: this.#config.slowStartMs, socket: this.#sockets.mode }, 'slow_start needs steering (socket: reuseport with lossless: auto or steer): each new generation takes every new connection at once; remove slow_start or use steering');
     }
+    if (this.#config.health.kind !== 'none' && !this.#sockets.steering) {
+      this.#log.warn({ health: this.#config.health.kind, socket: this.#sockets.mode }, 'health checks need steering (socket: reuseport with lossless: auto or steer) to reach each worker through its own socket: none run; use steering, or check the workers from outside');
+    }
     this.#log.info({ mechanism: this.#priority.mechanism, nice: this.#config.ready.nice }, `warming priority: ${this.#priority.mechanism}: ${this.#priority.reason}`);
     const first = this.#newGeneration(this.#config, 'serving');
     this.#serving = first;

@@ -7,6 +7,7 @@ import { groupListensOn } from '../process/listen-owner.js';
 import type { Release } from './release.js';
 import type { PriorityChoice } from '../process/priority.js';
 import { WorkerWarming, warmingEnvironment } from './warming.js';
+import { HealthWatch } from './health.js';
 import { restartDelay, STABLE_AFTER_MS } from './backoff.js';
 import type { NotifyHub } from './notify-hub.js';
 import { QUIESCE_LIMIT_MS, queueDepth, type Listeners, type WorkerSockets } from '../sockets/plan.js';
@@ -36,6 +37,7 @@ interface Slot {
   worker: Worker | null;
   sockets: WorkerSockets | null;
   warming: WorkerWarming | null; // the worker's way into service: priority, warm-up
+  health: HealthWatch | null; // liveness checks once it is ready (health:)
   restarts: number;
   consecutiveFailures: number;
   bootFailures: number;
@@ -65,6 +67,8 @@ export interface GenerationEvents {
   'candidate-failed': [WorkerNotReady];
   // A worker of a serving generation exited and will be restarted (a bake counts these).
   'worker-exit': [{ slot: number; pid: number; description: string; lastLines: string[] }];
+  // A ready worker failed its health checks (health:); a serving generation replaces it.
+  'worker-unhealthy': [{ slot: number; pid: number; reason: string }];
 }
 
 // One generation: N worker slots running one config from one resolved cwd. While it serves, a
@@ -100,6 +104,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
       worker: null,
       sockets: null,
       warming: null,
+      health: null,
       restarts: 0,
       consecutiveFailures: 0,
       bootFailures: 0,
@@ -389,6 +394,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
         slot.bootFailures = 0;
         slot.crashLooping = false;
         if (this.#state === 'serving') plan.route([sockets], true, this.#weight);
+        this.#watchHealth(slot, worker, probe, log);
         this.emit('worker-ready', { slot: slot.index, pid: worker.pid, ready: this.readyCount(), total: this.#slots.length });
       },
       (error: NotReadyError) => {
@@ -406,6 +412,23 @@ export class Generation extends EventEmitter<GenerationEvents> {
       if (this.#state === 'starting') this.emit('candidate-failed', new WorkerNotReady(worker, new NotReadyError('probe', `could not be put in service: ${error.message}`)));
       else void this.#replace(slot, worker);
     });
+  }
+
+  // Liveness checks for a ready worker, through its own socket (steering only: without it a probe
+  // could be answered by any worker). Only while the generation serves: a candidate has its
+  // readiness, a generation handing over or baking is no longer judged.
+  #watchHealth(slot: Slot, worker: Worker, probe: ProbeTarget, log: Logger): void {
+    if (this.config.health.kind === 'none' || !this.#deps.sockets.steering) return;
+    const watch = new HealthWatch(this.config.health, probe, this.#deps.clock, () => this.#state === 'serving' && worker.state === 'ready', (reason) => {
+      log.warn({ reason }, `worker is unhealthy: it ${reason}; replacing it`);
+      this.#deps.events.publish('worker-unhealthy', { gen: this.id, worker: slot.index, pid: worker.pid, reason });
+      this.emit('worker-unhealthy', { slot: slot.index, pid: worker.pid, reason });
+      if (this.#state === 'serving' && worker.alive) void this.#replace(slot, worker);
+    });
+    slot.health = watch;
+    worker.once('exit', () => watch.stop());
+    this.#abort.signal.addEventListener('abort', () => watch.stop(), { once: true });
+    watch.start();
   }
 
   // A serving worker that failed its readiness check is ended; its exit triggers the restart.

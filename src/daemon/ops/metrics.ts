@@ -98,6 +98,7 @@ export class SupervisorMetrics {
     rollbacks.inc({ how: 'manual' }, 0);
     rollbacks.inc({ how: 'automatic' }, 0);
     const restarts = new Counter({ name: 'supervisor_worker_restarts_total', help: 'Workers restarted after they died on their own.', registers });
+    const unhealthy = new Counter({ name: 'supervisor_workers_unhealthy_total', help: 'Ready workers that failed their health checks (health:) and were replaced.', registers });
     const crashLoops = new Counter({ name: 'supervisor_crash_loops_total', help: 'Worker slots that entered a crash loop.', registers });
     const reloads = new Counter({ name: 'supervisor_reloads_total', help: 'Reloads by result (promoted, rolled-back, refused).', labelNames: ['result'], registers });
     const reloadSeconds = new Histogram({
@@ -127,6 +128,9 @@ export class SupervisorMetrics {
           return;
         case 'crash-loop':
           crashLoops.inc();
+          return;
+        case 'worker-unhealthy':
+          unhealthy.inc();
           return;
         case 'reload-result': {
           const result = String(event.outcome);

@@ -57,6 +57,7 @@ export class Bake {
   readonly #maxExits: number;
   readonly #timer: Timer;
   readonly #onWorkerExit: (exit: { slot: number; pid: number; description: string }) => void;
+  readonly #onUnhealthy: (failure: { slot: number; pid: number; reason: string }) => void;
   #exits = 0;
   #settled: Promise<unknown> | null = null;
   readonly #done: Promise<void>;
@@ -79,6 +80,8 @@ export class Bake {
       void this.rollback(`worker ${slot} (pid ${pid}) of generation ${current.id} ${description} during the bake window: ${this.#exits} exit(s), ${allowed}`, true);
     };
     current.on('worker-exit', this.#onWorkerExit);
+    this.#onUnhealthy = ({ slot, pid, reason }) => void this.rollback(`worker ${slot} (pid ${pid}) of generation ${current.id} ${reason} during the bake window`, true);
+    current.on('worker-unhealthy', this.#onUnhealthy);
     host.events.publish('bake-start', { gen: current.id, previous: previous.id, windowMs, previousRssBytes: previous.rssBytes() });
     host.log.info({ gen: current.id, previous: previous.id, windowMs }, `bake: generation ${previous.id} stays warm for ${windowMs} ms; supervisor rollback brings it back`);
   }
@@ -149,6 +152,7 @@ export class Bake {
     this.#settled = this.#done;
     this.#timer.clear();
     this.current.off('worker-exit', this.#onWorkerExit);
+    this.current.off('worker-unhealthy', this.#onUnhealthy);
     return true;
   }
 }

@@ -238,6 +238,8 @@ export class Reload {
     this.#canary = { status, decide };
     const onExit = ({ slot, pid, description }: { slot: number; pid: number; description: string }) =>
       decide({ action: 'rollback', error: new CanaryFailed(`canary failed: worker ${slot} (pid ${pid}) of generation ${candidate.id} ${description} while it held ${percent(canary.share)} of new connections`) });
+    const onUnhealthy = ({ slot, pid, reason }: { slot: number; pid: number; reason: string }) =>
+      decide({ action: 'rollback', error: new CanaryFailed(`canary failed: worker ${slot} (pid ${pid}) of generation ${candidate.id} ${reason}`) });
     const onAbort = () => decide({ action: 'rollback', error: this.#rollback.signal.aborted ? (this.#rollback.signal.reason as Error) : new Error('cancelled: the supervisor is stopping') });
     const signal = AbortSignal.any([this.#host.stopping, this.#rollback.signal]);
     const expiry = canary.onExpiry === 'promote'
@@ -245,6 +247,7 @@ export class Reload {
       : (): CanaryDecision => ({ action: 'rollback', error: new CanaryFailed(`the canary hold (${formatDuration(canary.holdMs)}) ran out with no supervisor promote (on_expiry: rollback)`) });
     const timer = this.#host.clock.setTimeout(() => decide(expiry()), canary.holdMs);
     candidate.on('worker-exit', onExit);
+    candidate.on('worker-unhealthy', onUnhealthy);
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();
     this.#run.progress('canary', { generation: candidate.id, previousGeneration: previous.id, share: canary.share, holdMs: canary.holdMs, onExpiry: canary.onExpiry });
@@ -256,6 +259,7 @@ export class Reload {
     } finally {
       timer.clear();
       candidate.off('worker-exit', onExit);
+      candidate.off('worker-unhealthy', onUnhealthy);
       signal.removeEventListener('abort', onAbort);
       this.#canary = null;
     }
