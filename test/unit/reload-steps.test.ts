@@ -519,3 +519,27 @@ test('bake: a reload during a bake ends it (the baking generation drains beside 
     await cleanup();
   }
 });
+
+test('supervisor rollback during a slow start stops the reload at that instant: the previous generation takes every connection back, the new one is stopped', async () => {
+  const { supervisor, os, clock, write, reload, cleanup } = await started();
+  try {
+    const before = servingPids(supervisor);
+    write('v2');
+    const { run, at, result } = reload();
+    await clock.until(new Promise<void>((resolve) => run.on('progress', ({ event }) => event === 'promoted' && resolve())));
+    await clock.advance(400);
+    const rolled = supervisor.rollback('supervisor rollback');
+    const outcome = await result();
+    assert.equal(outcome.outcome, 'rolled-back');
+    assert.equal(outcome.reason, 'generation 2: rolled back by supervisor rollback');
+    assert.equal(outcome.durationMs, clock.now() - at);
+    assert.equal(clock.now() - at, READY_AFTER_MS + 400 + DRAIN_MS, 'no wait for the rest of the ramp');
+    assert.equal((await clock.until(rolled))?.kind, 'reload');
+    assert.deepEqual(servingPids(supervisor), before);
+    assert.deepEqual(oldSignals(os, before.pids), [[], []]);
+    assert.ok(os.alive().every((child) => child.env.APP_VERSION === 'v1'));
+    assert.equal(await supervisor.rollback('supervisor rollback'), null, 'nothing left to roll back to');
+  } finally {
+    await cleanup();
+  }
+});
