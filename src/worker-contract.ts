@@ -11,7 +11,7 @@ import { constants } from 'node:os';
  */
 export const WORKER_ENV_NAMES = [
   'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET',
-  'SUPERVISOR_GENERATION', 'SUPERVISOR_WORKER', 'SUPERVISOR_PID', 'SUPERVISOR_DRAIN_SIGNAL', 'SUPERVISOR_DRAIN_TIMEOUT_MS', 'SUPERVISOR_DRAIN_SPREAD_MS', 'SUPERVISOR_NICE', 'SUPERVISOR_READY_TIMEOUT_MS',
+  'SUPERVISOR_GENERATION', 'SUPERVISOR_WORKER', 'SUPERVISOR_PID', 'SUPERVISOR_DRAIN_SIGNAL', 'SUPERVISOR_DRAIN_TIMEOUT_MS', 'SUPERVISOR_DRAIN_SPREAD_MS', 'SUPERVISOR_NICE', 'SUPERVISOR_READY_TIMEOUT_MS', 'SUPERVISOR_PARK_SIGNAL',
   'PORT', 'HOST',
 ] as const;
 
@@ -45,6 +45,8 @@ export interface WorkerEnvironmentInput {
   /** The worker's slot, 1..workers. */
   worker: number;
   drain: { signal: string; timeoutMs: number; spreadMs: number };
+  /** bake.park_signal: the signal after which a worker of a baking generation closes its keep-alive connections and stays up; null: none. */
+  parkSignal?: string | null;
   /** The thread nice value the worker starts at, for it to keep its own threads there; 0: none. */
   nice: number;
   /** ready.timeout: how long the worker has to be ready (an in-process warm-up stays within it). */
@@ -72,6 +74,7 @@ export function workerEnvironment(input: WorkerEnvironmentInput): Record<string,
     SUPERVISOR_WORKER: String(input.worker),
     SUPERVISOR_DRAIN_SIGNAL: input.drain.signal,
     SUPERVISOR_DRAIN_TIMEOUT_MS: String(input.drain.timeoutMs),
+    ...(input.parkSignal ? { SUPERVISOR_PARK_SIGNAL: input.parkSignal } : {}),
     ...(input.drain.spreadMs > 0 ? { SUPERVISOR_DRAIN_SPREAD_MS: String(input.drain.spreadMs) } : {}),
     ...(input.nice > 0 ? { SUPERVISOR_NICE: String(input.nice) } : {}),
     SUPERVISOR_READY_TIMEOUT_MS: String(input.readyTimeoutMs),
@@ -214,6 +217,16 @@ export function drainSignalsFromEnv(env: NodeJS.ProcessEnv): NodeJS.Signals[] {
     );
   }
   return [...new Set<NodeJS.Signals>([name as NodeJS.Signals, 'SIGINT'])];
+}
+
+/** SUPERVISOR_PARK_SIGNAL, or null when unset or empty. */
+export function parkSignalFromEnv(env: NodeJS.ProcessEnv): NodeJS.Signals | null {
+  const configured = env.SUPERVISOR_PARK_SIGNAL;
+  if (!configured) return null;
+  if (!(configured in constants.signals)) {
+    throw new WorkerEnvError(`SUPERVISOR_PARK_SIGNAL=${JSON.stringify(configured)} is not a signal name this system knows (for example SIGUSR2).`);
+  }
+  return configured as NodeJS.Signals;
 }
 
 /**

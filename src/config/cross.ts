@@ -3,10 +3,10 @@
 import type * as z from 'zod';
 import { formatDuration } from './duration.js';
 import type { PathProblem } from './errors.js';
-import { drainFields, readyFields, restartFields, topFields, warmupFields } from './schema.js';
+import { bakeFields, drainFields, readyFields, restartFields, topFields, warmupFields } from './schema.js';
 
 export function crossChecks(raw: Record<string, unknown>): PathProblem[] {
-  return [...restartChecks(mapping(raw.restart)), ...readyChecks(mapping(raw.ready)), ...warmupChecks(raw), ...losslessChecks(raw), ...watchChecks(raw), ...metricsChecks(raw), ...drainChecks(mapping(raw.drain))];
+  return [...restartChecks(mapping(raw.restart)), ...readyChecks(mapping(raw.ready)), ...warmupChecks(raw), ...losslessChecks(raw), ...watchChecks(raw), ...metricsChecks(raw), ...drainChecks(mapping(raw.drain)), ...parkChecks(raw)];
 }
 
 // The supervisor's warm-up reaches the one worker under test only through the steering program's
@@ -33,6 +33,17 @@ function warmupChecks(raw: Record<string, unknown>): PathProblem[] {
     return [{ path: ['ready', 'warmup', 'timeout'], value: warmup!.timeout, message: `ready.warmup.timeout (${formatDuration(warmupTimeout)}) must be shorter than ready.timeout (${formatDuration(timeout)}${'timeout' in ready ? '' : ', the default'}): both count from the worker's start; lower it (half of ready.timeout, the default, leaves the rest for a slow start) or raise ready.timeout` }];
   }
   return [];
+}
+
+// A baking worker gets bake.park_signal and must stay up: the drain signal would end it.
+function parkChecks(raw: Record<string, unknown>): PathProblem[] {
+  const bake = mapping(raw.bake);
+  if (bake === undefined || !('park_signal' in bake)) return [];
+  const park = valueOf(bakeFields.park_signal, bake.park_signal);
+  const drain = mapping(raw.drain);
+  const signal = valueOf(drainFields.signal, drain?.signal);
+  if (park === undefined || park === 'none' || signal === undefined || park !== signal) return [];
+  return [{ path: ['bake', 'park_signal'], value: bake.park_signal, message: `is drain.signal too (${signal}): a baking worker must stay up, and the drain signal ends it; choose another signal (SIGUSR2 is usual) or none` }];
 }
 
 // Connections still open at the drain deadline are cut: spreading the closes over the whole drain

@@ -123,7 +123,7 @@ function toConfig(file: string, v: ConfigValues, paths: { cwd: string; control: 
     metrics: v.metrics ?? null,
     stopGraceMs: v.stop_grace,
     slowStartMs: v.slow_start,
-    bake: { windowMs: v.bake.window, maxRssBytes: v.bake.max_rss, maxExits: v.bake.max_exits },
+    bake: { windowMs: v.bake.window, maxRssBytes: v.bake.max_rss, maxExits: v.bake.max_exits, parkSignal: v.bake.park_signal === 'none' ? null : v.bake.park_signal },
     health: { kind: v.health.kind, path: v.health.path, intervalMs: v.health.interval, timeoutMs: v.health.timeout, failures: v.health.failures },
     canary: { share: v.canary.share, holdMs: v.canary.hold, onExpiry: v.canary.on_expiry },
     startConcurrency: v.start_concurrency,

@@ -283,10 +283,18 @@ const patterns = field<string[]>({
   },
 });
 
+export const PARK_SIGNALS = ['none', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
+
 export const bakeFields = {
   window: duration(0, 24 * HOUR, 0),
   max_rss: byteSize(0),
   max_exits: wholeNumber(0, 1000, 0),
+  // The signal, if any, that tells a baking worker to close its keep-alive connections and stay
+  // up (docs/worker-contract.md): only workers that handle it may get it, so it is never a default.
+  park_signal: oneOf(PARK_SIGNALS, 'none', (text) => {
+    const upper = text.trim().toUpperCase();
+    return upper === 'NONE' ? 'none' : upper.startsWith('SIG') ? upper : `SIG${upper}`;
+  }),
 };
 
 export const HEALTH_KINDS = ['none', 'http', 'tcp'] as const;

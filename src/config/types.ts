@@ -68,7 +68,7 @@ export interface SupervisorConfig {
    * the previous generation holds more than maxRssBytes (0: no limit). maxExits: worker exits of
    * the new generation tolerated during the window before it is rolled back.
    */
-  bake: { windowMs: number; maxRssBytes: number; maxExits: number };
+  bake: { windowMs: number; maxRssBytes: number; maxExits: number; parkSignal: NodeJS.Signals | null };
   /**
    * Liveness after ready: every intervalMs each ready worker of the serving generation is probed
    * through its own socket (steering only); `failures` failed probes in a row and it is replaced,

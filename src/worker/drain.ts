@@ -14,6 +14,9 @@ interface Tracker {
   draining: boolean;
   // While draining: when each connection's next response becomes its last (performance.now()).
   readonly lastResponseFrom: WeakMap<net.Socket, number>;
+  // Parked connections (bake.park_signal): each one's next response is its last; the server keeps
+  // listening, and connections accepted later are kept alive as usual.
+  readonly parked: WeakSet<net.Socket>;
 }
 
 export interface DrainResult {
@@ -91,17 +94,36 @@ export async function drainHttpServers(servers: http.Server[], timeoutMs: number
   return { timedOut: outcome === 'deadline', destroyed, destroyedBusy, elapsedMs: Math.round(performance.now() - started) };
 }
 
+/**
+ * Parks the servers' connections (the supervisor's bake.park_signal): every connection open now
+ * gets `Connection: close` on its next response, as in a drain, but the servers keep listening and
+ * the process keeps running, so the supervisor can roll back to it. Idle connections are not
+ * closed (a client may be sending on one right now): their next request gets the close. Returns
+ * how many connections were parked.
+ */
+export function parkHttpServers(servers: http.Server[]): number {
+  let parked = 0;
+  for (const state of servers.map(trackerOf)) {
+    for (const socket of state.connections) {
+      state.parked.add(socket);
+      parked++;
+    }
+    for (const res of state.responses) if (state.parked.has(res.socket as net.Socket)) closeAfter(res);
+  }
+  return parked;
+}
+
 function trackerOf(server: http.Server): Tracker {
   const existing = trackers.get(server);
   if (existing) return existing;
-  const state: Tracker = { connections: new Set(), responses: new Set(), draining: false, lastResponseFrom: new WeakMap() };
+  const state: Tracker = { connections: new Set(), responses: new Set(), draining: false, lastResponseFrom: new WeakMap(), parked: new WeakSet() };
   server.on('connection', (socket: net.Socket) => {
     state.connections.add(socket);
     socket.once('close', () => state.connections.delete(socket));
   });
   // Prepended so the response is marked before the application's handler can send headers.
   server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (state.draining && isDue(state, res)) closeAfter(res);
+    if ((state.draining && isDue(state, res)) || state.parked.has(res.socket as net.Socket)) closeAfter(res);
     state.responses.add(res);
     // 'close' follows 'finish', and also comes alone when the client goes away mid-response.
     res.once('close', () => state.responses.delete(res));

@@ -2,8 +2,8 @@
 // (inherited fds, or PORT/HOST with SO_REUSEPORT), says READY=1, and on the drain signal finishes
 // every request, keep-alive ones included, before exiting. The contract is docs/worker-contract.md.
 import * as http from 'node:http';
-import { drainHttpServers, trackHttpServer, type DrainResult } from './drain.js';
-import { drainSignalsFromEnv, drainSpreadFromEnv, drainTimeoutFromEnv, listenPlan, type ListenPlan } from '../worker-contract.js';
+import { drainHttpServers, parkHttpServers, trackHttpServer, type DrainResult } from './drain.js';
+import { drainSignalsFromEnv, drainSpreadFromEnv, drainTimeoutFromEnv, listenPlan, parkSignalFromEnv, type ListenPlan } from '../worker-contract.js';
 import { listenTargets, serverAddress } from './listen.js';
 import { notify, notifyReady } from './notify.js';
 import { acceptorsOf, addAcceptors } from './acceptors.js';
@@ -12,7 +12,7 @@ import { warmUpInProcess, type Warmup } from './warmup.js';
 const DEFAULT_ACCEPTORS = 8;
 const MAX_ACCEPTORS = 64;
 
-export { drainHttpServers, trackHttpServer, type DrainResult } from './drain.js';
+export { drainHttpServers, parkHttpServers, trackHttpServer, type DrainResult } from './drain.js';
 export {
   drainSignalsFromEnv,
   drainSpreadFromEnv,
@@ -128,6 +128,16 @@ export async function serveHttp(handler: http.RequestListener, options: ServeOpt
           process.exit(1);
         },
       );
+    });
+  }
+
+  // bake.park_signal: the supervisor keeps this process for a rollback; its clients should move on.
+  const parkSignal = parkSignalFromEnv(env);
+  if (parkSignal !== null && !drainSignals.includes(parkSignal)) {
+    process.on(parkSignal, () => {
+      if (handle.draining) return;
+      const parked = parkHttpServers(handle.servers);
+      process.stderr.write(`reuseport-supervisor/worker: parked (${parkSignal}): ${parked} connection(s) close after their next response; still listening\n`);
     });
   }
 

@@ -174,3 +174,36 @@ test('bake: a window that ends with no failure drains the previous generation', 
     await daemon.stop();
   }
 });
+
+test('bake.park_signal: a keep-alive client of the previous generation is told to reconnect at its next request and reaches the new generation; the parked workers stay up for a rollback', async () => {
+  const { default: http } = await import('node:http');
+  const parked = (version: string) => ({ ...good(version), bake: { window: '30s', park_signal: 'SIGUSR2' } });
+  const daemon = await Daemon.start({ config: parked('1') });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const first = await get(daemon.port, '/', agent);
+    assert.equal(first.headers['x-version'], '1');
+    daemon.writeConfig(parked('2'));
+    assert.equal((await daemon.cli('reload')).exitCode, 0);
+    await waitFor('the park signal sent', () => daemon.logs.some((line) => typeof line.msg === 'string' && line.msg.includes('(SIGUSR2, bake.park_signal)')), 5_000);
+    // The worker handles the signal a moment later: at most a few more answers from generation 1,
+    // the last of them telling the client to reconnect (without the park it would stay there).
+    const answers: { version: string; connection: string | undefined }[] = [];
+    while (answers.length < 10 && answers.at(-1)?.version !== '2') {
+      const answer = await get(daemon.port, '/', agent);
+      answers.push({ version: String(answer.headers['x-version']), connection: answer.headers.connection });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(answers.at(-1)?.version, '2', `the kept client never reached generation 2: ${JSON.stringify(answers)}`);
+    assert.equal(answers.at(-2)?.connection ?? 'close', 'close', 'generation 1 told it to reconnect');
+    const status = await statusOf(daemon);
+    assert.deepEqual(status.generations.map((gen) => [gen.generation, gen.state]), [[1, 'baking'], [2, 'serving']]);
+    const rollback = await request(daemon.socketPath, { command: 'rollback' });
+    assert.equal(rollback.code, 0, rollback.message);
+    const back = await get(daemon.port, '/', agent);
+    assert.equal(back.headers['x-version'] === '1' || back.headers.connection === 'close', true);
+  } finally {
+    agent.destroy();
+    await daemon.stop();
+  }
+});

@@ -200,6 +200,12 @@ export class Generation extends EventEmitter<GenerationEvents> {
    */
   bake(): void {
     this.#apply('bake');
+    // Workers started with a park signal (their own config's bake.park_signal) close their
+    // keep-alive connections on it and stay up: clients reconnect, to the new generation.
+    const signal = this.config.bake.parkSignal;
+    if (signal === null) return;
+    for (const worker of this.workers) if (worker.alive) worker.signal(signal);
+    this.#log.info({ signal }, `bake: asked the workers to close their keep-alive connections (${signal}, bake.park_signal)`);
   }
 
   /** What the generation's live workers hold in memory (RSS, bytes; a worker gone meanwhile counts 0). */
@@ -509,6 +515,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
       generation: this.id,
       worker: slot.index,
       drain: config.drain,
+      parkSignal: config.bake.parkSignal,
       ...warmingEnvironment(this.#deps.priority.mechanism, config.ready),
     });
   }

@@ -101,6 +101,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return terminate(this.#os, this.#child, signal, timeoutMs, this.#clock);
   }
 
+  // Sends a signal to the worker's process group without changing its state (bake.park_signal).
+  signal(signal: NodeJS.Signals): boolean {
+    return this.#child.pid !== undefined && this.#os.kill(-this.#child.pid, signal);
+  }
+
   // Resolves when the process has exited (at once if it already has).
   exited(): Promise<WorkerExit> {
     if (this.exitInfo) return Promise.resolve(this.exitInfo);
