@@ -261,9 +261,10 @@ describe('types and ranges', () => {
   });
 
   it('bake: off by default; `bake: 60s` is short for its window; sizes with a unit; each problem named', () => {
-    assert.deepEqual(parse(MINIMAL).bake, { windowMs: 0, maxRssBytes: 0, maxExits: 0 });
-    assert.deepEqual(parse(`${MINIMAL}bake: 60s`).bake, { windowMs: 60_000, maxRssBytes: 0, maxExits: 0 });
-    assert.deepEqual(parse(`${MINIMAL}bake: { window: 5m, max_rss: 1.5GB, max_exits: 2 }`).bake, { windowMs: 300_000, maxRssBytes: 1.5 * 1024 ** 3, maxExits: 2 });
+    assert.deepEqual(parse(MINIMAL).bake, { windowMs: 0, maxRssBytes: 0, maxExits: 0, parkSignal: null });
+    assert.deepEqual(parse(`${MINIMAL}bake: 60s`).bake, { windowMs: 60_000, maxRssBytes: 0, maxExits: 0, parkSignal: null });
+    assert.deepEqual(parse(`${MINIMAL}bake: { window: 5m, max_rss: 1.5GB, max_exits: 2, park_signal: usr2 }`).bake, { windowMs: 300_000, maxRssBytes: 1.5 * 1024 ** 3, maxExits: 2, parkSignal: 'SIGUSR2' });
+    problemAt(`${MINIMAL}drain: { signal: SIGUSR2 }\nbake: { window: 1m, park_signal: SIGUSR2 }`, 'bake.park_signal', 4, 34, /is drain.signal too \(SIGUSR2\): a baking worker must stay up/);
     assert.equal(parse(`${MINIMAL}bake: { window: 1m, max_rss: 512MB }`).bake.maxRssBytes, 512 * 1024 ** 2);
     problemAt(`${MINIMAL}bake: { window: 1m, max_rss: 512 }`, 'bake.max_rss', 3, 30, /expected a size such as 512MB or 2GB, or 0, got "?512"?: write a number with a unit/);
     problemAt(`${MINIMAL}bake: { window: 2d }`, 'bake.window', 3, 17, /unknown unit "d"/);
