@@ -206,7 +206,7 @@ async function main(): Promise<void> {
     .help()
     .alias('h', 'help')
     .version()
-    .epilogue('Exit codes: 0 ok, 1 refused, rolled back or failed, 3 no daemon, 4 denied, 5 reload still running at --timeout, 100 usage or invalid config, 111 system error. Docs: docs/operations.md')
+    .epilogue('Exit codes: 0 ok, 1 refused, rolled back or failed, 3 no daemon, 4 denied, 5 reload still running at --timeout, 100 usage or invalid config, 101 a valid config this host or unit cannot run (not retried by the units), 111 system error that may pass. Docs: docs/operations.md')
     .fail((message, error) => {
       if (error) throw error;
       fail(ExitCode.usage, `${message} (see supervisor --help)`);

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ExitCode } from '../../src/control/exit-codes.js';
+import { ExitCode, PERMANENT_EXIT_CODES } from '../../src/control/exit-codes.js';
 import { renderUnits, runInstallUnit, unitWord, type UnitPaths } from '../../src/cli/install-unit.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -58,7 +58,9 @@ test('the service unit: Type=notify, reload that waits and fails on rollback, mi
   assert.equal(one('ExecReload'), '"/opt/node 20/bin/node" /srv/rps/dist/src/cli/main.js reload -c /etc/app/supervisor.yaml');
   assert.equal(one('KillMode'), 'mixed');
   assert.equal(one('Restart'), 'on-failure');
-  assert.equal(one('RestartPreventExitStatus'), String(ExitCode.usage));
+  // Exactly the codes that mean "starting again fails the same way", and never a temporary one.
+  assert.deepEqual(one('RestartPreventExitStatus').split(' ').map(Number), [...PERMANENT_EXIT_CODES]);
+  assert.ok(!PERMANENT_EXIT_CODES.includes(ExitCode.system));
   assert.equal(one('RuntimeDirectory'), 'reuseport-supervisor');
   // The default drain (30 s) plus up to 10 s waiting for accept queues fits in the stop timeout.
   assert.ok(seconds(one('TimeoutStopSec')) > 30 + 10);
