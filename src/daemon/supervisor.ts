@@ -47,6 +47,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #lastReload: ReloadResult | null = null;
   readonly #log: Logger;
   readonly #sockets: Listeners;
+  // The config would steer, but systemd passed the listeners: shared mode, by the unit's choice.
+  readonly #steeringGivenUpForActivation: boolean;
   readonly #lossless: LosslessReport;
   readonly #priority: PriorityChoice = choosePriorityMechanism(readSchedulingFacts());
   readonly #hub = new NotifyHub();
@@ -69,6 +71,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       throw new ActivationMismatch('socket activation passed listening sockets, but socket: self has workers bind their own: set socket: shared (or reuseport) to use them');
     }
     const ordered = activated.length > 0 ? matchActivationFds(activated, config.listen) : [];
+    this.#steeringGivenUpForActivation = ordered.length > 0 && config.socket === 'reuseport' && (config.lossless === 'auto' || config.lossless === 'steer');
     this.#lossless = resolveLossless(config.lossless, ordered.length > 0 ? 'shared' : config.socket);
     this.#sockets = os.listeners(config, this.#lossless.mechanisms.includes('steer'), ordered, (error) =>
       log.error({ err: error }, `attaching the steering program failed, the previous one stays in force: ${error.message}`),
@@ -113,7 +116,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const level = this.#lossless.lossless ? 'info' : 'warn';
     this.#log[level]({ lossless: this.#lossless.configured, mechanisms: this.#lossless.mechanisms, migrateReq: this.#lossless.migrateReq }, this.#lossless.guarantee);
     if (this.#config.slowStartMs > 0 && !this.#sockets.steering) {
-      this.#log.warn({ slowStartMs: this.#config.slowStartMs, socket: this.#sockets.mode }, 'slow_start needs steering (socket: reuseport with lossless: auto or steer): each new generation takes every new connection at once; remove slow_start or use steering');
+      if (this.#steeringGivenUpForActivation) {
+        // Not the config's mistake: the same file steers when run without the .socket unit.
+        this.#log.info({ slowStartMs: this.#config.slowStartMs, socket: this.#sockets.mode }, 'socket activation: slow_start does not apply (one listener shared by every worker has no steering): each new generation takes every new connection at once');
+      } else {
+        this.#log.warn({ slowStartMs: this.#config.slowStartMs, socket: this.#sockets.mode }, 'slow_start needs steering (socket: reuseport with lossless: auto or steer): each new generation takes every new connection at once; remove slow_start or use steering');
+      }
     }
     this.#log.info({ mechanism: this.#priority.mechanism, nice: this.#config.ready.nice }, `warming priority: ${this.#priority.mechanism}: ${this.#priority.reason}`);
     const first = this.#newGeneration(this.#config, 'serving');

@@ -32,6 +32,7 @@ test('systemd-socket-activate: the passed listener serves the first connection, 
     JSON.stringify({
       listen: `127.0.0.1:${port}`,
       socket: 'reuseport', // socket activation turns this into one shared listener
+      slow_start: '1s', // as in examples/supervisor.yaml: it steers when run without the .socket unit
       workers: 2,
       command: ['node', exampleApp],
       env: { APP_VERSION: version },
@@ -67,6 +68,9 @@ test('systemd-socket-activate: the passed listener serves the first connection, 
     assert.equal(first.headers['x-version'], '1');
     await waitFor('READY=1 on the notify socket', () => notified.some((text) => text.split('\n').includes('READY=1')), 20_000);
     assert.ok(logs.some((line) => line.msg === 'socket activation: the passed listeners are shared by every worker (shared mode)'), JSON.stringify(logs.slice(0, 8)));
+    // The config is right for a start without the .socket unit: a fact at info level, no warning.
+    assert.deepEqual(logs.filter((line) => Number(line.level) >= 40).map((line) => line.msg), []);
+    assert.ok(logs.some((line) => /^socket activation: slow_start does not apply/.test(String(line.msg))), JSON.stringify(logs.slice(0, 8)));
 
     const cli = (...args: string[]) => execa(process.execPath, [cliPath, ...args, '--socket', control], { reject: false, timeout: 60_000 });
     const status = JSON.parse((await cli('status', '--json')).stdout) as { data: DaemonStatus };
