@@ -140,7 +140,7 @@ async function main(): Promise<void> {
       (y) =>
         withTarget(y)
           .option('wait', { type: 'boolean', default: true, describe: 'wait for the result; --no-wait exits 0 once the daemon has accepted the reload' })
-          .option('timeout', { type: 'string', describe: 'stop waiting after this long (such as 2m) and exit 5; the reload goes on' }),
+          .option('timeout', { type: 'string', describe: 'stop waiting after this long (such as 2m) and exit 5, or 1 when the rollback was already announced; the reload goes on' }),
       async (args) => {
         const timeoutMs = args.timeout === undefined ? null : durationOption('timeout', args.timeout, 1);
         process.exit(await runReload({ socket: controlPath(args), json: args.json, wait: args.wait, timeoutMs }));
