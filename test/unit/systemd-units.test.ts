@@ -106,6 +106,8 @@ test('the socket unit listens where the config does; the notify-reload drop-in c
   assert.deepEqual(socket.get('ListenStream'), ['127.0.0.1:80', '[::1]:80']);
   assert.deepEqual(socket.get('Backlog'), ['1024']);
   assert.deepEqual(socket.get('Service'), ['reuseport-supervisor.service']);
+  // A service that cannot start is not started by queued connections forever.
+  assert.deepEqual([socket.get('TriggerLimitIntervalSec'), socket.get('TriggerLimitBurst')], [['60s'], ['5']]);
   const dropIn = parseUnit(units[3]!.text).get('Service')!;
   assert.deepEqual(dropIn.get('Type'), ['notify-reload']);
   assert.deepEqual(dropIn.get('ReloadSignal'), ['SIGHUP']);
