@@ -16,6 +16,10 @@ export interface HostState {
   sysctls: string[];
 }
 
+// Named network namespaces (`ip netns add`) are mounts under /run/netns that other tests running
+// alongside make and remove; the container makes none (unshare keeps its namespaces unnamed).
+const OTHERS_MOUNTS = /^\/(var\/)?run\/netns(\/|$)/;
+
 function mounts(): string[] {
   // mount point, type and source; ids and peer groups change with every mount elsewhere.
   return readFileSync('/proc/self/mountinfo', 'utf8')
@@ -24,8 +28,10 @@ function mounts(): string[] {
     .map((line) => {
       const fields = line.split(' ');
       const dash = fields.indexOf('-');
-      return `${fields[4]} ${fields[dash + 1]} ${fields[dash + 2]}`;
+      return { point: fields[4]!, text: `${fields[4]} ${fields[dash + 1]} ${fields[dash + 2]}` };
     })
+    .filter((mount) => !OTHERS_MOUNTS.test(mount.point))
+    .map((mount) => mount.text)
     .sort();
 }
 
