@@ -140,7 +140,7 @@ async function main(): Promise<void> {
       (y) =>
         withTarget(y)
           .option('wait', { type: 'boolean', default: true, describe: 'wait for the result; --no-wait exits 0 once the daemon has accepted the reload' })
-          .option('timeout', { type: 'string', describe: 'stop waiting after this long (such as 2m) and exit 5; the reload goes on' })
+          .option('timeout', { type: 'string', describe: 'stop waiting after this long (such as 2m) and exit 5, or 1 when the rollback was already announced; the reload goes on' })
           .option('canary', { type: 'string', describe: 'hold the new generation at this share of new connections (such as 10%) until supervisor promote or supervisor rollback (or canary.hold runs out); exits 0 once the canary holds' }),
       async (args) => {
         const timeoutMs = args.timeout === undefined ? null : durationOption('timeout', args.timeout, 1);
@@ -221,7 +221,7 @@ async function main(): Promise<void> {
     .help()
     .alias('h', 'help')
     .version()
-    .epilogue('Exit codes: 0 ok, 1 refused, rolled back or failed, 3 no daemon, 4 denied, 5 reload still running at --timeout, 100 usage or invalid config, 111 system error. Docs: docs/operations.md')
+    .epilogue('Exit codes: 0 ok, 1 refused, rolled back or failed, 3 no daemon, 4 denied, 5 reload still running at --timeout, 100 usage or invalid config, 101 a valid config this host or unit cannot run (not retried by the units), 111 system error that may pass. Docs: docs/operations.md')
     .fail((message, error) => {
       if (error) throw error;
       fail(ExitCode.usage, `${message} (see supervisor --help)`);

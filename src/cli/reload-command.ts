@@ -3,6 +3,7 @@ import type { EventFrame, ReloadResultData, ResultFrame } from '../control/proto
 import { formatDuration } from '../config/index.js';
 import { ExitCode } from '../control/exit-codes.js';
 import { isFancyTerminal, ReloadProgressView } from './progress.js';
+import { ReloadSoFar } from './reload-so-far.js';
 
 export interface ReloadOptions {
   socket: string;
@@ -19,32 +20,51 @@ interface Streams {
 
 // `supervisor reload`: asks the daemon, shows progress, and exits with the daemon's verdict:
 // 0 promoted (or, with --no-wait, accepted), 1 rolled back or refused, 3 no daemon, 5 still
-// reloading when --timeout ran out. Ctrl-C stops waiting; it never cancels the reload.
+// reloading when --timeout ran out. When --timeout runs out after the daemon announced the
+// rollback (it is stopping the new generation), the verdict is known: 1, with the rollback's
+// reason. Ctrl-C stops waiting; it never cancels the reload.
 export async function runReload(options: ReloadOptions, streams: Streams = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const { json } = options;
   const view = json ? null : new ReloadProgressView(streams.stderr, isFancyTerminal(streams.stderr));
   const started = Date.now();
   const print = (frame: EventFrame | ResultFrame) => streams.stdout.write(`${JSON.stringify(frame)}\n`);
-  let stoppedWaiting: { code: number; message: string; ok: boolean } | null = null;
+  let stoppedWaiting: { code: number; message: string; ok: boolean; data?: unknown } | null = null;
+  const soFar = new ReloadSoFar();
   let accepted = false;
-  let timedOut = false;
+  let timerRanOut = false;
   const follow = 'follow it with supervisor events or status';
-  const stopWaiting = (code: number, message: string, ok = false) => {
-    stoppedWaiting = { ok, code, message };
+  const stopWaiting = (code: number, message: string, ok = false, data?: unknown) => {
+    stoppedWaiting = { ok, code, message, ...(data === undefined ? {} : { data }) };
     call.hangUp();
   };
-  const timedOutMessage = () => `still reloading after ${formatDuration(options.timeoutMs!)}: stopped waiting; the reload goes on in the daemon (${follow})`;
+  // --timeout ran out with the daemon's verdict still to come. A rollback already announced is a
+  // verdict (the reload cannot be promoted any more): exit 1 with its reason, as on arrival.
+  const timedOut = () => {
+    const waited = formatDuration(options.timeoutMs!);
+    const data = { timedOut: true, doing: soFar.doing, rollingBack: soFar.rollingBack, lastEvent: soFar.lastEvent };
+    const rollback = soFar.rollingBack;
+    if (rollback) {
+      return stopWaiting(
+        ExitCode.failed,
+        `rolled back: generation ${rollback.generation}: ${rollback.reason} (stopped waiting after ${waited} while the daemon stops generation ${rollback.generation}; the old generation serves: ${follow})`,
+        false,
+        data,
+      );
+    }
+    stopWaiting(ExitCode.stillRunning, `still reloading after ${waited}: ${soFar.doing}; stopped waiting, the reload goes on in the daemon (${follow})`, false, data);
+  };
 
   const request = { command: 'reload' as const, ...(options.canary ? { canary: options.canary } : {}) };
   const call = openRequest(options.socket, request, (event) => {
     if (json) print(event);
     else view!.event(event);
+    soFar.see(event);
     // A canary holds until an operator decides: report it and let the daemon hold it.
     if (event.event === 'canary') return stopWaiting(ExitCode.ok, canaryMessage(event), true);
     if (event.event !== 'accepted') return;
     accepted = true;
     if (!options.wait) stopWaiting(ExitCode.ok, `reload accepted by supervisor pid ${event.pid}${event.queued ? ' (queued after the running one)' : ''}; not waiting for it: ${follow}`, true);
-    else if (timedOut) stopWaiting(ExitCode.stillRunning, timedOutMessage());
+    else if (timerRanOut) timedOut();
   });
   // --timeout: once the daemon has accepted the reload, stop waiting for it. Before that (it
   // answers within milliseconds unless it is stuck) wait at most ACK_GRACE_MS more for the
@@ -52,8 +72,8 @@ export async function runReload(options: ReloadOptions, streams: Streams = { std
   const ACK_GRACE_MS = 2_000;
   let ackTimer: NodeJS.Timeout | null = null;
   const timer = options.timeoutMs === null ? null : setTimeout(() => {
-    timedOut = true;
-    if (accepted) return stopWaiting(ExitCode.stillRunning, timedOutMessage());
+    timerRanOut = true;
+    if (accepted) return timedOut();
     ackTimer = setTimeout(() => stopWaiting(ExitCode.system, `the supervisor did not acknowledge the reload within ${formatDuration(options.timeoutMs! + ACK_GRACE_MS)}: it may be stuck; see supervisor status and its log`), ACK_GRACE_MS);
   }, options.timeoutMs);
   const onInterrupt = () =>
@@ -76,8 +96,8 @@ export async function runReload(options: ReloadOptions, streams: Streams = { std
   } catch (error) {
     view?.finish();
     if (error instanceof HungUpError && stoppedWaiting !== null) {
-      const { ok, code, message } = stoppedWaiting as { ok: boolean; code: number; message: string };
-      if (json) print({ type: 'result', ok, code, message });
+      const { ok, code, message, data } = stoppedWaiting as { ok: boolean; code: number; message: string; data?: unknown };
+      if (json) print({ type: 'result', ok, code, message, ...(data === undefined ? {} : { data }) });
       else if (ok) streams.stdout.write(`${message}\n`);
       else streams.stderr.write(`supervisor: ${message}\n`);
       return code;

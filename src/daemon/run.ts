@@ -2,11 +2,12 @@ import type { Logger } from '../log.js';
 import type { SupervisorConfig } from '../config/index.js';
 import { Supervisor } from './supervisor.js';
 import { ControlServer } from '../control/server.js';
-import { ExitCode } from '../control/exit-codes.js';
+import { ExitCode, type ExitCodeValue } from '../control/exit-codes.js';
 import { ReleaseWatcher } from './ops/watch.js';
 import { SystemdNotifier } from './ops/systemd.js';
 import { answerRequest } from './ops/control-commands.js';
 import { Sidecars } from './ops/sidecars.js';
+import { restartVerdict, startFailureCode } from './ops/start-failure.js';
 
 export interface DaemonOptions {
   activated?: number[]; // listeners from systemd socket activation
@@ -25,7 +26,7 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
     answerRequest({ supervisor, stop: () => stop('supervisor stop') }, request, send, hungUp),
   );
   const sidecars = new Sidecars(); // metrics/health endpoint, orphan reaper
-  let exitCode: number = ExitCode.ok;
+  let exitCode: ExitCodeValue = ExitCode.ok;
   let finished!: () => void;
   const done = new Promise<void>((resolve) => (finished = resolve));
 
@@ -75,10 +76,11 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
   try {
     await control.listen();
   } catch (error) {
-    log.fatal({ err: error, control: config.control }, `cannot open the control socket: ${(error as Error).message}`);
+    const code = startFailureCode(error);
+    log.fatal({ err: error, control: config.control, exitCode: code }, `cannot open the control socket: ${(error as Error).message}; ${restartVerdict(code)}`);
     systemd.failed(`control socket ${config.control}: ${(error as Error).message}`);
     detach();
-    return ExitCode.system;
+    return code;
   }
   try {
     if (subreaper) Sidecars.becomeSubreaper(log);
@@ -91,8 +93,8 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
     await sidecars.start(supervisor, config, log);
     log.info({ supervisorPid: process.pid, control: config.control, listen: config.listen.map((a) => a.text), socket: config.socket, workers: config.workers }, 'supervisor running');
   } catch (error) {
-    log.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
-    exitCode = ExitCode.system;
+    exitCode = startFailureCode(error);
+    log.fatal({ err: error, exitCode }, `cannot start: ${(error as Error).message}; ${restartVerdict(exitCode)}`);
     if (supervisor) await supervisor.stop();
     systemd.failed((error as Error).message);
     finished();

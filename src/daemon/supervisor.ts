@@ -52,6 +52,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #lastReload: ReloadResult | null = null;
   readonly #log: Logger;
   readonly #sockets: Listeners;
+  // The config would steer, but systemd passed the listeners: shared mode, by the unit's choice.
+  readonly #steeringGivenUpForActivation: boolean;
   readonly #lossless: LosslessReport;
   readonly #priority: PriorityChoice = choosePriorityMechanism(readSchedulingFacts());
   readonly #hub = new NotifyHub();
@@ -76,6 +78,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       throw new ActivationMismatch('socket activation passed listening sockets, but socket: self has workers bind their own: set socket: shared (or reuseport) to use them');
     }
     const ordered = activated.length > 0 ? matchActivationFds(activated, config.listen) : [];
+    this.#steeringGivenUpForActivation = ordered.length > 0 && config.socket === 'reuseport' && (config.lossless === 'auto' || config.lossless === 'steer');
     this.#lossless = resolveLossless(config.lossless, ordered.length > 0 ? 'shared' : config.socket);
     this.#sockets = os.listeners(config, this.#lossless.mechanisms.includes('steer'), ordered, (error) =>
       log.error({ err: error }, `attaching the steering program failed, the previous one stays in force: ${error.message}`),
@@ -122,7 +125,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const level = this.#lossless.lossless ? 'info' : 'warn';
     this.#log[level]({ lossless: this.#lossless.configured, mechanisms: this.#lossless.mechanisms, migrateReq: this.#lossless.migrateReq }, this.#lossless.guarantee);
     if (this.#config.slowStartMs > 0 && !this.#sockets.steering) {
-      this.#log.warn({ slowStartMs: this.#config.slowStartMs, socket: this.#sockets.mode }, 'slow_start needs steering (socket: reuseport with lossless: auto or steer): each new generation takes every new connection at once; remove slow_start or use steering');
+      if (this.#steeringGivenUpForActivation) {
+        // Not the config's mistake: the same file steers when run without the .socket unit.
+        this.#log.info({ slowStartMs: this.#config.slowStartMs, socket: this.#sockets.mode }, 'socket activation: slow_start does not apply (one listener shared by every worker has no steering): each new generation takes every new connection at once');
+      } else {
+        this.#log.warn({ slowStartMs: this.#config.slowStartMs, socket: this.#sockets.mode }, 'slow_start needs steering (socket: reuseport with lossless: auto or steer): each new generation takes every new connection at once; remove slow_start or use steering');
+      }
     }
     if (this.#config.health.kind !== 'none' && !this.#sockets.steering) {
       this.#log.warn({ health: this.#config.health.kind, socket: this.#sockets.mode }, 'health checks need steering (socket: reuseport with lossless: auto or steer) to reach each worker through its own socket: none run; use steering, or check the workers from outside');

@@ -119,7 +119,7 @@ test('listen on [::1] where IPv6 is off: exit 111 naming the address, nothing st
   }
 });
 
-test('a control socket in a directory the supervisor cannot write: exit 111 naming the path and the fix, nothing started', { skip: isRoot ? false : 'needs root to drop capabilities' }, async () => {
+test('a control socket in a directory the supervisor cannot write: exit 101 (restarting will not help) naming the path and the fix, nothing started', { skip: isRoot ? false : 'needs root to drop capabilities' }, async () => {
   const { code, text, daemon } = await refusedStart({
     config: { ...app, control: 'locked/s.sock' },
     prepare: (dir) => {
@@ -129,9 +129,23 @@ test('a control socket in a directory the supervisor cannot write: exit 111 nami
     launcher: withoutDacOverride,
   });
   try {
-    assert.equal(code, 111, text);
+    assert.equal(code, 101, text);
     assert.match(text, /cannot open the control socket: listen EACCES: permission denied .*locked\/s\.sock: this user may not create/);
     assert.match(text, /set control: to a writable path|writable/);
+  } finally {
+    await daemon.stop();
+  }
+});
+
+test('a port below 1024 without CAP_NET_BIND_SERVICE: exit 101 (restarting will not help) naming the capability, nothing started', { skip: isRoot ? false : 'needs root to drop a capability' }, async () => {
+  const { code, text, daemon } = await refusedStart({
+    config: { ...app, listen: '127.0.0.1:81' },
+    launcher: ['setpriv', '--inh-caps=-net_bind_service', '--bounding-set=-net_bind_service'],
+  });
+  try {
+    assert.equal(code, 101, text);
+    assert.match(text, /bind 127\.0\.0\.1:81 failed: .*\(EACCES\); ports below 1024 need root or CAP_NET_BIND_SERVICE/);
+    assert.match(text, /exit 101: starting again would fail the same way/);
   } finally {
     await daemon.stop();
   }

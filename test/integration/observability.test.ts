@@ -281,13 +281,45 @@ test('reload --no-wait exits 0 once accepted and the reload still runs; --timeou
     const lines = timedOut.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     assert.equal(lines[0]!.event, 'accepted');
     assert.deepEqual([lines.at(-1)!.type, lines.at(-1)!.ok, lines.at(-1)!.code], ['result', false, 5]);
-    assert.match(String(lines.at(-1)!.message), /still reloading after 300ms: stopped waiting; the reload goes on/);
+    assert.match(String(lines.at(-1)!.message), /still reloading after 300ms: (checking the config|starting generation 3: \d\/2 worker\(s\) ready|generation 3 serves: draining generation 2, 0\/2 worker\(s\) gone|draining generation 2: \d\/2 worker\(s\) gone); stopped waiting, the reload goes on/);
+    assert.equal((lines.at(-1)!.data as { timedOut: boolean }).timedOut, true);
     assert.equal(promotedLogs(daemon, 3), 0, 'the client gave up before the reload ended');
     await waitFor('generation 3 to be promoted after the client gave up', async () => (await daemon.status()).lastReload?.generation === 3, 15_000);
 
     const bad = await daemon.cli('reload', '--timeout', 'soon');
     assert.equal(bad.exitCode, 100);
     assert.match(bad.stderr, /--timeout: invalid duration "soon"/);
+  } finally {
+    await daemon.stop();
+  }
+});
+
+test('reload --timeout after the daemon announced a rollback: exit 1 with the rollback\'s reason, not "still reloading"; a verdict before the timeout is reported as it is', async () => {
+  // The new workers never get ready and ignore the drain signal: the rollback is announced at
+  // ready.timeout (1 s), but stopping them takes until drain.timeout (10 s) more.
+  const stubborn = { ...fast, command: ['sh', '-c', 'trap "" TERM; echo stubborn on boot; exec sleep 60'], ready: { kind: 'notify', timeout: '1s' }, drain: { signal: 'SIGTERM', timeout: '10s' } };
+  const daemon = await Daemon.start({ config: app('1') });
+  try {
+    daemon.writeConfig(stubborn);
+    const cut = await daemon.cli('reload', '--timeout', '3s', '--json');
+    assert.equal(cut.exitCode, 1, cut.stdout + cut.stderr);
+    assert.equal((await daemon.status()).state, 'reloading', 'the client answered before the daemon settled the rollback');
+    const lines = cut.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.ok(lines.some((line) => line.event === 'rolling-back'), cut.stdout);
+    const result = lines.at(-1)!;
+    assert.deepEqual([result.type, result.ok, result.code], ['result', false, 1]);
+    assert.match(String(result.message), /^rolled back: generation 2: worker \d \(pid \d+\) was not ready within 1000 ms .*\(stopped waiting after 3s while the daemon stops generation 2; the old generation serves: follow it with supervisor events or status\)$/);
+    assert.deepEqual((result.data as { rollingBack: { generation: number } }).rollingBack.generation, 2);
+    // The daemon settles it as the client said, once the stubborn workers are killed.
+    await waitFor('the rollback to settle', async () => (await daemon.status()).lastReload?.outcome === 'rolled-back', 15_000);
+    assert.equal((await daemon.get('/')).headers['x-version'], '1', 'the old generation serves');
+
+    // The verdict before the timeout: the daemon's own, with no word of a timeout.
+    daemon.writeConfig(crashing);
+    const whole = await daemon.cli('reload', '--timeout', '30s');
+    assert.equal(whole.exitCode, 1, whole.stderr);
+    assert.match(whole.stderr, /supervisor: rolled back: generation 3: worker \d \(pid \d+\) exited with code 3 before it was ready$/);
+    assert.doesNotMatch(whole.stderr, /stopped waiting|still reloading/);
   } finally {
     await daemon.stop();
   }

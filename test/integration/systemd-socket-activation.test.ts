@@ -32,6 +32,7 @@ test('systemd-socket-activate: the passed listener serves the first connection, 
     JSON.stringify({
       listen: `127.0.0.1:${port}`,
       socket: 'reuseport', // socket activation turns this into one shared listener
+      slow_start: '1s', // as in examples/supervisor.yaml: it steers when run without the .socket unit
       workers: 2,
       command: ['node', exampleApp],
       env: { APP_VERSION: version },
@@ -67,6 +68,9 @@ test('systemd-socket-activate: the passed listener serves the first connection, 
     assert.equal(first.headers['x-version'], '1');
     await waitFor('READY=1 on the notify socket', () => notified.some((text) => text.split('\n').includes('READY=1')), 20_000);
     assert.ok(logs.some((line) => line.msg === 'socket activation: the passed listeners are shared by every worker (shared mode)'), JSON.stringify(logs.slice(0, 8)));
+    // The config is right for a start without the .socket unit: a fact at info level, no warning.
+    assert.deepEqual(logs.filter((line) => Number(line.level) >= 40).map((line) => line.msg), []);
+    assert.ok(logs.some((line) => /^socket activation: slow_start does not apply/.test(String(line.msg))), JSON.stringify(logs.slice(0, 8)));
 
     const cli = (...args: string[]) => execa(process.execPath, [cliPath, ...args, '--socket', control], { reject: false, timeout: 60_000 });
     const status = JSON.parse((await cli('status', '--json')).stdout) as { data: DaemonStatus };
@@ -93,6 +97,36 @@ test('systemd-socket-activate: the passed listener serves the first connection, 
     await Promise.all(loads.map((load) => load.stop()));
     await killSpawnedDaemon(child, logs);
     notify.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('socket activation of another address than listen: exit 101, which the units\' RestartPreventExitStatus= stops on, naming both lists', { skip: problem ?? false }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rps-activate-'));
+  const [passed, configured] = [await freePort(), await freePort()];
+  const configPath = path.join(dir, 'supervisor.yaml');
+  writeFileSync(configPath, JSON.stringify({ listen: `127.0.0.1:${configured}`, workers: 1, command: ['node', exampleApp], control: path.join(dir, 'supervisor.sock') }));
+  const logs: LogLine[] = [];
+  const stderr: string[] = [];
+  let child: ChildProcess | null = null;
+  try {
+    child = spawn('systemd-socket-activate', ['-l', `127.0.0.1:${passed}`, process.execPath, cliPath, 'run', '-c', configPath], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
+    collectLogLines(child.stdout!, logs);
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+    await waitFor('systemd-socket-activate to listen', () => stderr.join('').includes('Listening on'), 10_000);
+    // The first connection starts the supervisor, which refuses; the connection is reset with it.
+    const first = get(passed).catch((error: Error) => error);
+    const code = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000))]);
+    assert.equal(code, 101, `${stderr.join('')}\n${JSON.stringify(logs)}`);
+    assert.ok((await first) instanceof Error, 'nothing served the connection');
+    const fatal = logs.find((line) => String(line.msg).startsWith('cannot start:'));
+    assert.ok(fatal, JSON.stringify(logs));
+    assert.match(String(fatal.msg), new RegExp(`socket activation passed 127\\.0\\.0\\.1:${passed}, but the config listens on 127\\.0\\.0\\.1:${configured}`));
+    assert.match(String(fatal.msg), /exit 101: starting again would fail the same way/);
+    assert.equal(logs.filter((line) => line.msg === 'worker started').length, 0);
+  } finally {
+    await killSpawnedDaemon(child, logs);
     rmSync(dir, { recursive: true, force: true });
   }
 });

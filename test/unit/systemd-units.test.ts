@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ExitCode } from '../../src/control/exit-codes.js';
+import { ExitCode, PERMANENT_EXIT_CODES } from '../../src/control/exit-codes.js';
 import { renderUnits, runInstallUnit, unitWord, type UnitPaths } from '../../src/cli/install-unit.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -58,7 +58,9 @@ test('the service unit: Type=notify, reload that waits and fails on rollback, mi
   assert.equal(one('ExecReload'), '"/opt/node 20/bin/node" /srv/rps/dist/src/cli/main.js reload -c /etc/app/supervisor.yaml');
   assert.equal(one('KillMode'), 'mixed');
   assert.equal(one('Restart'), 'on-failure');
-  assert.equal(one('RestartPreventExitStatus'), String(ExitCode.usage));
+  // Exactly the codes that mean "starting again fails the same way", and never a temporary one.
+  assert.deepEqual(one('RestartPreventExitStatus').split(' ').map(Number), [...PERMANENT_EXIT_CODES]);
+  assert.ok(!PERMANENT_EXIT_CODES.includes(ExitCode.system));
   assert.equal(one('RuntimeDirectory'), 'reuseport-supervisor');
   // The default drain (30 s) plus up to 10 s waiting for accept queues fits in the stop timeout.
   assert.ok(seconds(one('TimeoutStopSec')) > 30 + 10);
@@ -104,6 +106,8 @@ test('the socket unit listens where the config does; the notify-reload drop-in c
   assert.deepEqual(socket.get('ListenStream'), ['127.0.0.1:80', '[::1]:80']);
   assert.deepEqual(socket.get('Backlog'), ['1024']);
   assert.deepEqual(socket.get('Service'), ['reuseport-supervisor.service']);
+  // A service that cannot start is not started by queued connections forever.
+  assert.deepEqual([socket.get('TriggerLimitIntervalSec'), socket.get('TriggerLimitBurst')], [['60s'], ['5']]);
   const dropIn = parseUnit(units[3]!.text).get('Service')!;
   assert.deepEqual(dropIn.get('Type'), ['notify-reload']);
   assert.deepEqual(dropIn.get('ReloadSignal'), ['SIGHUP']);
