@@ -27,3 +27,13 @@ test('a slow start applies each share in order and ends early when aborted', asy
   await new SlowStart(300).run((share) => none.push(share), abort.signal);
   assert.deepEqual(none, []);
 });
+
+test('shareWeights: per-socket weights give each generation its share whatever its number of workers', async () => {
+  const { shareWeights } = await import('../../src/daemon/reload/reload.js');
+  for (const [share, next, other] of [[0.1, 2, 2], [0.1, 4, 2], [0.1, 2, 8], [0.5, 3, 1], [0.01, 16, 16], [0.99, 1, 64]] as const) {
+    const [a, b] = shareWeights(share, next, other);
+    assert.ok(a >= 1 && a <= 1_000_000 && b >= 1 && b <= 1_000_000, `${a}, ${b}`);
+    const got = (next * a) / (next * a + other * b);
+    assert.ok(Math.abs(got - share) < 0.001, `share ${share} with ${next} and ${other} workers: got ${got}`);
+  }
+});

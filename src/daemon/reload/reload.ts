@@ -352,9 +352,15 @@ export class Reload {
 
   // The new generation takes `share` (0..1] of new connections, the other one the rest (none at
   // 1), in one program attach.
+  // The weights are per socket, so each generation's is divided by its number of workers: with 2
+  // old and 4 new workers a 10% canary is 10% of connections, not 4x10 against 2x90.
   #routeShares(next: Generation, other: Generation, share: number): void {
-    const weight = Math.max(1, Math.min(FULL_WEIGHT, Math.round(share * FULL_WEIGHT)));
-    this.#host.sockets.routeMany([next.routing(true, weight), other.routing(weight < FULL_WEIGHT, FULL_WEIGHT - weight)]);
+    if (share >= 1) {
+      this.#host.sockets.routeMany([next.routing(true, FULL_WEIGHT), other.routing(false, 0)]);
+      return;
+    }
+    const [nextWeight, otherWeight] = shareWeights(share, Math.max(1, next.readyCount()), Math.max(1, other.readyCount()));
+    this.#host.sockets.routeMany([next.routing(true, nextWeight), other.routing(true, otherWeight)]);
   }
 
   // Entering a step releases what only the step before held.
@@ -370,6 +376,21 @@ export class Reload {
     const trigger = this.#run.triggers.join(', ');
     return { outcome, generation, reason, lastLines, trigger, release: this.#release, startedAt: this.#startedAt, durationMs: this.#host.clock.now() - this.#startedAt };
   }
+}
+
+// Per-socket weights for a share go up to this: fine enough for 1% against 256 workers, and the
+// program's total (at most 256 x this) stays far below the 2^32 of its random number.
+const SHARE_RESOLUTION = 1_000_000;
+
+/**
+ * Per-socket weights (1..SHARE_RESOLUTION) that give the next generation `share` (0..1) of new
+ * connections and the other the rest, with nextWorkers and otherWorkers sockets each.
+ */
+export function shareWeights(share: number, nextWorkers: number, otherWorkers: number): [number, number] {
+  const next = share / nextWorkers;
+  const other = (1 - share) / otherWorkers;
+  const scale = SHARE_RESOLUTION / Math.max(next, other);
+  return [Math.max(1, Math.round(next * scale)), Math.max(1, Math.round(other * scale))];
 }
 
 /** A canary ended in a rollback: a worker exited, or the hold ran out with on_expiry: rollback. */

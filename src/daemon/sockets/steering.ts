@@ -15,7 +15,7 @@ export const FULL_WEIGHT = 1000;
 export interface Member {
   readonly fd: number; // the supervisor's copy of the listener
   routable: boolean;
-  weight: number; // 1..FULL_WEIGHT while routable; lower while its generation warms up or hands over
+  weight: number; // relative to the other routable members: FULL_WEIGHT, or a share's per-socket weight while generations split new connections (shareWeights)
   closed: boolean;
 }
 
