@@ -47,6 +47,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #reload: Reload | null = null;
   #reloadResult: Promise<ReloadResult> | null = null; // the running reload's outcome
   #bake: Bake | null = null; // the last bake window (open, or settled and still draining)
+  readonly #settlingBakes = new Set<Bake>(); // ended by a new reload, their generations still draining
   #lastRollback: { result: RollbackResult; at: number; durationMs: number | null } | null = null;
   #nextId = 1;
   #lastReload: ReloadResult | null = null;
@@ -191,7 +192,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   status(): DaemonStatus {
     const bake = this.#bake;
-    const candidates = [this.#serving, this.#reload?.otherGeneration() ?? null, bake?.previous ?? null, bake?.current ?? null];
+    const settling = [...this.#settlingBakes].map((ending) => ending.previous);
+    const candidates = [this.#serving, this.#reload?.otherGeneration() ?? null, bake?.previous ?? null, bake?.current ?? null, ...settling];
     const generations = [...new Set(candidates)].filter((gen): gen is Generation => gen !== null && gen.state !== 'retired' && gen.state !== 'failed');
     generations.sort((a, b) => a.id - b.id);
     const rollback = this.#lastRollback;
@@ -229,7 +231,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const publishPhase = ({ event, ...fields }: ReloadProgress) => this.events.publish('reload-phase', { ...fields, phase: event });
     run.on('progress', publishPhase);
     // A new reload means the release that baked is accepted: its predecessor drains now, beside the reload.
-    if (this.#bake?.open) void this.#bake.end('a new reload started');
+    if (this.#bake?.open) {
+      const ending = this.#bake;
+      this.#settlingBakes.add(ending);
+      void ending.end('a new reload started').finally(() => this.#settlingBakes.delete(ending));
+    }
     const reload = new Reload(this.#reloadHost(this.#serving), run);
     this.#reload = reload;
     try {
@@ -316,7 +322,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     });
     // The running reload has settled: it left one generation serving, which drains now, beside
     // a baking one (or a rolled-back one still draining).
-    await Promise.all([this.#serving?.retire(), this.#bake?.end('the supervisor is stopping')]);
+    await Promise.all([this.#serving?.retire(), this.#bake?.end('the supervisor is stopping'), ...[...this.#settlingBakes].map((ending) => ending.done)]);
     this.#serving = null;
     this.#sockets.close();
     this.#notifySocket.close();
