@@ -42,6 +42,7 @@ export interface LifecycleFields {
   'reload-phase': { phase: ReloadPhase } & Partial<ReloadPhaseFields[ReloadPhase]>; // the fields of the same `reload --json` event
   'reload-result': { outcome: ReloadOutcome; generation: number | null; reason: string | null; trigger: string; durationMs: number; release: { path: string; revision: string | null } | null; lastLines: string[] };
   'orphan-reaped': { pid: number; code: number | null; signal: string | null }; // a reparented descendant reaped (PID 1 / subreaper)
+  'worker-output-suppressed': { gen: number; worker: number; pid: number; lines: number }; // lines past output_limit in a window that has ended
 }
 export type LifecycleEventName = keyof LifecycleFields;
 
@@ -129,6 +130,8 @@ export interface WorkerStatus {
   lastExit: string | null;
   /** A starting worker on its way into service: its warming nice value, the supervisor's warm-up progress; null once ready. */
   warming: { nice: number | null; warmup: { done: number; total: number } | null } | null;
+  /** Lines of this slot's current (or last) worker suppressed by output_limit. */
+  outputSuppressed: number;
 }
 
 export interface GenerationStatus {
@@ -181,6 +184,8 @@ export interface DaemonStatus {
   generations: GenerationStatus[];
   lastReload: ReloadSummary | null;
   eventSubscribers: number; // `supervisor events` clients connected now
+  /** Log lines the daemon dropped because the reader of its stdout/stderr did not keep up. */
+  droppedLogLines: number;
   /** A slow start in progress: the promoted generation's share of new connections, and the time left. */
   slowStart: { generation: number; from: number; share: number; remainingMs: number } | null;
   /** How new workers warm up before they serve: the CPU priority mechanism in use, and the supervisor's warm-up. */
