@@ -172,6 +172,21 @@ async function main(): Promise<void> {
       async (args) => process.exit(await runEvents({ socket: controlPath(args), json: args.json })),
     )
     .command(
+      'logs',
+      'show the workers\' recent output kept by the daemon (the last 2000 lines or 1 MiB); -f: then follow it until Ctrl-C',
+      (y) =>
+        withTarget(y)
+          .option('worker', { alias: 'w', type: 'number', describe: 'only this worker slot (1..workers)' })
+          .option('generation', { alias: 'g', type: 'number', describe: 'only this generation' })
+          .option('lines', { alias: 'n', type: 'number', default: 100, describe: 'how many recent lines to show first (0: none)' })
+          .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'then print new lines as they come, until Ctrl-C' }),
+      async (args) => {
+        const { runLogs } = await import('./logs-command.js');
+        const query = { worker: args.worker, generation: args.generation, lines: args.lines, follow: args.follow };
+        process.exit(await runLogs({ socket: controlPath(args), json: args.json, ...query }));
+      },
+    )
+    .command(
       'stop',
       'drain every worker and stop the daemon; returns when it has exited',
       (y) => withTarget(y),
@@ -204,7 +219,7 @@ async function main(): Promise<void> {
           ),
         ),
     )
-    .demandCommand(1, 'name a command: run, check, reload, status, events, stop or doctor (see --help)')
+    .demandCommand(1, 'name a command: run, check, reload, status, events, logs, stop or doctor (see --help)')
     .strict()
     .help()
     .alias('h', 'help')

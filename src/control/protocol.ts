@@ -6,10 +6,20 @@
 export const PROTOCOL_VERSION = 1;
 export const MAX_FRAME_BYTES = 64 * 1024;
 
-export type Command = 'status' | 'reload' | 'stop' | 'ping' | 'events';
-export const COMMANDS: readonly Command[] = ['status', 'reload', 'stop', 'ping', 'events'];
+export type Command = 'status' | 'reload' | 'stop' | 'ping' | 'events' | 'logs';
+export const COMMANDS: readonly Command[] = ['status', 'reload', 'stop', 'ping', 'events', 'logs'];
 
-export interface Request {
+/** What `logs` asks for: the last `lines` output lines (of one worker slot, one generation), then, with follow, every new one. */
+export interface LogsQuery {
+  worker?: number;
+  generation?: number;
+  lines?: number;
+  follow?: boolean;
+}
+export const LOGS_FIELDS = ['worker', 'generation', 'lines', 'follow'] as const;
+export const MAX_LOGS_LINES = 100_000;
+
+export interface Request extends LogsQuery {
   command: Command;
 }
 
@@ -46,8 +56,8 @@ export interface LifecycleFields {
 }
 export type LifecycleEventName = keyof LifecycleFields;
 
-/** The events only a control connection sees: `subscribed` (events), `accepted` (reload). */
-export type ConnectionEventName = 'subscribed' | 'accepted';
+/** The events only a control connection sees: `subscribed` (events), `accepted` (reload), `output` and `following` (logs). */
+export type ConnectionEventName = 'subscribed' | 'accepted' | 'output' | 'following';
 
 /** Every event name a frame can carry. */
 export type EventName = LifecycleEventName | ReloadPhase | ConnectionEventName;
@@ -89,7 +99,27 @@ export function parseRequest(line: string): ParsedRequest {
   if (typeof command !== 'string' || !(COMMANDS as readonly string[]).includes(command)) {
     return { ok: false, message: `unknown command ${JSON.stringify(command)}: expected one of ${COMMANDS.join(', ')}` };
   }
-  return { ok: true, request: { command: command as Command } };
+  if (command !== 'logs') return { ok: true, request: { command: command as Command } };
+  const query = parseLogsQuery(value as Record<string, unknown>);
+  return typeof query === 'string' ? { ok: false, message: query } : { ok: true, request: { command, ...query } };
+}
+
+// The fields of a `logs` request, or what is wrong with one of them.
+function parseLogsQuery(value: Record<string, unknown>): LogsQuery | string {
+  const query: LogsQuery = {};
+  for (const [key, max] of [['worker', 1024], ['generation', Number.MAX_SAFE_INTEGER], ['lines', MAX_LOGS_LINES]] as const) {
+    const field = value[key];
+    if (field === undefined) continue;
+    if (typeof field !== 'number' || !Number.isInteger(field) || field < (key === 'lines' ? 0 : 1) || field > max) {
+      return `logs: ${key} must be a whole number from ${key === 'lines' ? 0 : 1} to ${max}, got ${JSON.stringify(field)?.slice(0, 40)}`;
+    }
+    query[key] = field;
+  }
+  if (value.follow !== undefined) {
+    if (typeof value.follow !== 'boolean') return `logs: follow must be true or false, got ${JSON.stringify(value.follow)?.slice(0, 40)}`;
+    query.follow = value.follow;
+  }
+  return query;
 }
 
 // Splits a byte stream into lines, refusing any line longer than the frame limit.

@@ -254,3 +254,45 @@ test('on a pipe the log is JSON; --log-format pretty makes it readable there, wi
     await plain.stop();
   }
 });
+
+test('supervisor logs: the recent output per worker and generation from the daemon\'s ring, --json, and -f following new lines until SIGTERM', async () => {
+  const daemon = await Daemon.start({ config: { ...fast, command: ['node', fixture('good-app')] } });
+  let follower: ChildProcess | null = null;
+  try {
+    const all = await daemon.cli('logs');
+    assert.equal(all.exitCode, 0, all.stderr);
+    const lines = all.stdout.split('\n').filter(Boolean);
+    assert.equal(lines.length, 2, all.stdout);
+    for (const line of lines) assert.match(line, /^\d\d:\d\d:\d\d\.\d{3} gen 1 worker [12] \| good-app: pid \d+ version dev ready on 127\.0\.0\.1:\d+/);
+
+    const json = await daemon.cli('logs', '--worker', '2', '--json');
+    assert.equal(json.exitCode, 0, json.stderr);
+    const frames = json.stdout.split('\n').filter(Boolean).map((text) => JSON.parse(text) as Record<string, unknown>);
+    assert.deepEqual(frames.map((frame) => [frame.event ?? frame.type, frame.gen, frame.worker, frame.stream]), [['output', 1, 2, 'stdout'], ['result', undefined, undefined, undefined]]);
+    assert.match(String(frames[0]!.line), /^good-app: pid \d+ version dev ready/);
+
+    const bad = await daemon.cli('logs', '--worker', '0');
+    assert.equal(bad.exitCode, 100);
+    assert.match(bad.stderr, /logs: worker must be a whole number from 1/);
+
+    // Following generation 1 only: a reload makes its workers say "draining"; generation 2's ready lines are not shown.
+    follower = spawn(process.execPath, [cliPath, 'logs', '-f', '--generation', '1', '--lines', '0', '--socket', daemon.socketPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    follower.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    follower.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+    const followerExit = new Promise<number | null>((resolve) => follower!.once('exit', (code) => resolve(code)));
+    await waitFor('the follower subscribed', () => err.includes('following the output'));
+    const reload = await daemon.cli('reload');
+    assert.equal(reload.exitCode, 0, reload.stderr);
+    await waitFor('both draining lines', () => out.split('\n').filter((line) => line.includes('draining')).length === 2);
+    assert.ok(out.split('\n').filter(Boolean).every((line) => / gen 1 worker [12] \| good-app: pid \d+ draining$/.test(line)), out);
+    follower.kill('SIGTERM');
+    assert.equal(await Promise.race([followerExit, sleep(5_000).then(() => 'still running')]), 0);
+    const after = await daemon.cli('logs', '--generation', '2');
+    assert.equal(after.stdout.split('\n').filter(Boolean).length, 2, 'generation 2\'s ready lines are in the ring');
+  } finally {
+    if (follower && follower.exitCode === null) follower.kill('SIGKILL');
+    await daemon.stop();
+  }
+});
