@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
+import { constants, fstatSync, openSync, writeSync } from 'node:fs';
 import net from 'node:net';
 
 // What may wait in memory for a stalled reader of the daemon's stdout or stderr (a stuck journald,
@@ -17,9 +17,10 @@ export type LogOutputMode = 'async' | 'sync';
 // A socket cannot be reopened (ENXIO); it is written through libuv, which sets O_NONBLOCK on the
 // shared description, as Node's own process.stdout does for any pipe or socket: that is safe for
 // the socket a stdout is in practice, journald's stream, which systemd connects anew for each
-// process it starts (workers get pipes of their own). A regular file never blocks for long, and a
-// terminal only while its operator holds it (Ctrl-S); they, and a pipe that cannot be reopened,
-// are written synchronously, as Node writes to a terminal.
+// process it starts (the workers' output goes to sockets of their own). A regular file never
+// blocks for long, and a terminal only while its operator holds it (Ctrl-S); they, and a pipe that
+// cannot be reopened, are written synchronously, as Node writes to a terminal (should such a pipe
+// be non-blocking already, a full one drops the line: EAGAIN is counted, never waited on).
 export class LogOutput {
   readonly fd: number;
   readonly mode: LogOutputMode;
@@ -83,20 +84,24 @@ export class LogOutput {
     if (stream === null || this.#closed || stream.writableLength === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
+        // The drain that lets the report of dropped lines out may queue that report itself.
+        if (!this.#closed && stream.writableLength > 0 && Date.now() < deadline) return;
         clearTimeout(timer);
         stream.off('drain', done);
         stream.off('error', done);
         resolve();
       };
+      const deadline = Date.now() + timeoutMs;
       const timer = setTimeout(done, timeoutMs);
       stream.on('drain', done);
       stream.once('error', done);
     });
   }
 
+  /** Closes the description this output opened for itself; an inherited fd stays open. */
   close(): void {
-    this.#stream?.destroy();
-    if (this.#privateFd !== null && this.#stream === null) closeSync(this.#privateFd);
+    if (this.#privateFd === null) return;
+    this.#stream?.destroy(); // the stream owns the fd and closes it
     this.#privateFd = null;
   }
 

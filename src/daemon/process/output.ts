@@ -5,8 +5,8 @@ import type { Readable } from 'node:stream';
 export const MAX_LINE_BYTES = 16 * 1024;
 export const TAIL_LINES = 20;
 // While a worker's lines are suppressed they are still read (counted, never made into strings), so
-// that a worker logging in bursts never blocks in write(2): a Node worker logging synchronously
-// (pino's default) would stall its event loop, and stop serving, until the supervisor read again.
+// that a worker logging in bursts never blocks in write(2): one that writes synchronously (pino's
+// default destination, C stdio) would stall, and stop serving, until the supervisor read again.
 // Reading costs CPU by itself, though: a runaway such as `yes` writes gigabytes a second. Past this
 // many bytes a second of suppressed output the supervisor stops reading that worker until the next
 // slice, and the worker waits in write(2): ~8% of a core for the supervisor (docs/configuration.md).
@@ -71,10 +71,6 @@ export class LineBudget {
   suppress(lines: number): void {
     this.#suppressed += lines;
     this.suppressedTotal += lines;
-  }
-
-  get suppressing(): boolean {
-    return this.#suppressed > 0;
   }
 
   /** Lines suppressed in the current window, not reported yet; they are reported (and forgotten) here. */
