@@ -5,7 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { ConfigError, defaultClientSocket, loadConfig, formatDuration, parseDuration, parsePercent } from '../config/index.js';
 import { request, NoDaemonError } from '../control/client.js';
 import type { DaemonStatus, EventFrame, ResultFrame, Command } from '../control/protocol.js';
-import { createLogger } from '../log.js';
+import { createLogger, flushLogs, LOG_FORMATS, type LogFormat } from '../log.js';
 import { runDaemon, takeActivationFds } from '../daemon/index.js';
 import { ExitCode } from '../control/exit-codes.js';
 import { renderStatus } from './render.js';
@@ -92,24 +92,27 @@ async function main(): Promise<void> {
     .usage('$0 <command> [options]\n\nRuns N workers of an app on one SO_REUSEPORT port and rolls them to new versions without failing a request.')
     .command(
       'run',
-      'run the supervisor in the foreground (logs JSON lines to stdout)',
+      'run the supervisor in the foreground (logs to stdout: readable lines on a terminal, JSON lines otherwise)',
       (y) =>
         y
           .option('config', { ...configOption, demandOption: 'pass the config file: supervisor run -c supervisor.yaml' })
-          .option('subreaper', { type: 'boolean', default: false, describe: 'become a child subreaper (PR_SET_CHILD_SUBREAPER) and reap orphaned descendants, as PID 1 does' }),
+          .option('subreaper', { type: 'boolean', default: false, describe: 'become a child subreaper (PR_SET_CHILD_SUBREAPER) and reap orphaned descendants, as PID 1 does' })
+          .option('log-format', { choices: LOG_FORMATS, describe: 'json: one JSON object per line; pretty: one readable line per event (default: pretty on a terminal, json otherwise)' }),
       async (args) => {
         const file = path.resolve(args.config);
         const activated = takeActivationFds();
         const config = loadOrExit(file);
-        const log = createLogger(1);
+        const format = args['log-format'] as LogFormat | undefined;
+        const log = createLogger(1, { format });
         const code = await runDaemon({
           configFile: file,
           config,
           log,
-          workerOutput: { stdout: log, stderr: createLogger(2) },
+          workerOutput: { stdout: log, stderr: createLogger(2, { format }) },
           activated,
           subreaper: args.subreaper,
         });
+        await flushLogs(1000); // lines a slow reader has not taken yet; a stalled one loses them
         process.exit(code);
       },
     )
@@ -184,6 +187,21 @@ async function main(): Promise<void> {
       async (args) => finish(await ask(args, 'rollback'), args.json),
     )
     .command(
+      'logs',
+      'show the workers\' recent output kept by the daemon (the last 2000 lines or 1 MiB); -f: then follow it until Ctrl-C',
+      (y) =>
+        withTarget(y)
+          .option('worker', { alias: 'w', type: 'number', describe: 'only this worker slot (1..workers)' })
+          .option('generation', { alias: 'g', type: 'number', describe: 'only this generation' })
+          .option('lines', { alias: 'n', type: 'number', default: 100, describe: 'how many recent lines to show first (0: none)' })
+          .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'then print new lines as they come, until Ctrl-C' }),
+      async (args) => {
+        const { runLogs } = await import('./logs-command.js');
+        const query = { worker: args.worker, generation: args.generation, lines: args.lines, follow: args.follow };
+        process.exit(await runLogs({ socket: controlPath(args), json: args.json, ...query }));
+      },
+    )
+    .command(
       'stop',
       'drain every worker and stop the daemon; returns when it has exited',
       (y) => withTarget(y),
@@ -216,7 +234,7 @@ async function main(): Promise<void> {
           ),
         ),
     )
-    .demandCommand(1, 'name a command: run, check, reload, status, events, stop or doctor (see --help)')
+    .demandCommand(1, 'name a command: run, check, reload, status, events, logs, stop or doctor (see --help)')
     .strict()
     .help()
     .alias('h', 'help')

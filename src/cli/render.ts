@@ -28,6 +28,7 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
   // A daemon older than the warming fields sends none (schema 1 only adds fields).
   if (status.warming) lines.push(renderWarming(status.warming));
   if (status.sharedAcceptQueue !== null) lines.push(`shared listener accept queue: ${status.sharedAcceptQueue}`);
+  if (status.droppedLogLines > 0) lines.push(`log: ${status.droppedLogLines} line(s) dropped because the reader of the daemon's output did not keep up`);
   if (status.slowStart) {
     const { generation, from, share, remainingMs } = status.slowStart;
     lines.push(`slow start: generation ${generation} gets ${Math.round(share * 100)}% of new connections, generation ${from} the rest; ${formatSeconds(remainingMs)} left`);
@@ -47,7 +48,9 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
   const rows = [['GEN', 'GEN STATE', 'WORKER', 'PID', 'STATE', 'UPTIME', 'READY SINCE', 'RESTARTS', 'QUEUE', 'NOTE']];
   for (const gen of status.generations) {
     for (const worker of gen.workers) {
-      const note = worker.crashLooping ? `CRASH LOOP (last: ${worker.lastExit ?? '?'})` : worker.state === 'backoff' ? `restarting (last: ${worker.lastExit ?? '?'})` : worker.warming ? warmingNote(worker.warming) : '';
+      const suppressed = worker.outputSuppressed > 0 ? `${worker.outputSuppressed} output lines suppressed` : '';
+      const state = worker.crashLooping ? `CRASH LOOP (last: ${worker.lastExit ?? '?'})` : worker.state === 'backoff' ? `restarting (last: ${worker.lastExit ?? '?'})` : worker.warming ? warmingNote(worker.warming) : '';
+      const note = [state, suppressed].filter(Boolean).join('; ');
       rows.push([
         String(gen.generation),
         gen.state,
@@ -165,6 +168,8 @@ export function renderLifecycleEvent(event: EventFrame): string {
       return `${prefix}: bake ended (${event.reason}); generation ${event.previous} drains`;
     case 'rollback':
       return `${prefix}: ROLLED BACK from generation ${event.from}${event.automatic ? ' (automatic)' : ''} in ${formatSeconds(Number(event.steeredMs))}: ${event.reason}`;
+    case 'worker-output-suppressed':
+      return `${prefix}: ${event.lines} output line(s) suppressed (past output_limit)`;
     default:
       return `${prefix} ${event.event} ${JSON.stringify(event)}`;
   }

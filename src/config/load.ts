@@ -117,6 +117,7 @@ function toConfig(file: string, v: ConfigValues, paths: { cwd: string; control: 
     drain: { signal: v.drain.signal, timeoutMs: v.drain.timeout, spreadMs: v.drain.spread },
     restart: { backoffMs: v.restart.backoff, maxMs: v.restart.max, crashLoop: v.restart.crash_loop },
     watch: v.watch.path === undefined ? null : { path: resolve(dirname(file), v.watch.path), debounceMs: v.watch.debounce, ignore: v.watch.ignore },
+    outputLimit: { burst: v.output_limit.burst, intervalMs: v.output_limit.interval },
     backlog: v.backlog,
     user: paths.user,
     control: paths.control,

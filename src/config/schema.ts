@@ -318,6 +318,13 @@ export const canaryFields = {
 // `bake: 60s` is short for `bake: { window: 60s }`.
 const bake = z.preprocess((value) => (typeof value === 'string' ? { window: value } : value), section(bakeFields));
 
+// A worker's output lines past `burst` in one `interval` are counted, not forwarded (journald's
+// RateLimitBurst=/RateLimitIntervalSec=, per worker); burst 0 forwards every line.
+export const outputLimitFields = {
+  burst: wholeNumber(0, 100_000_000, 10_000),
+  interval: duration(10, HOUR, 10 * SECOND),
+};
+
 export const watchFields = {
   path: optionalPath('a path to watch: a current symlink, a marker file such as REVISION, or a directory'),
   debounce: duration(0, 10 * 60 * SECOND, SECOND),
@@ -337,6 +344,7 @@ export const topFields = {
   drain: section(drainFields),
   restart: section(restartFields),
   watch: section(watchFields),
+  output_limit: section(outputLimitFields),
   backlog: wholeNumber(1, 65535, 511),
   user: identity('user'),
   group: identity('group'),
@@ -364,4 +372,5 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   bake: Object.keys(bakeFields),
   canary: Object.keys(canaryFields),
   health: Object.keys(healthFields),
+  output_limit: Object.keys(outputLimitFields),
 };

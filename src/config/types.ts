@@ -51,6 +51,8 @@ export interface SupervisorConfig {
   restart: { backoffMs: number; maxMs: number; crashLoop: number };
   /** a release to watch: a change triggers a reload; null when not configured */
   watch: { path: string; debounceMs: number; ignore: string[] } | null;
+  /** per worker: lines past `burst` within `intervalMs` are counted, not forwarded; burst 0: no limit */
+  outputLimit: { burst: number; intervalMs: number };
   backlog: number;
   /** workers run as this uid/gid (the supervisor must be root); null: as the supervisor */
   user: { uid: number; gid: number; name: string } | null;

@@ -6,10 +6,20 @@
 export const PROTOCOL_VERSION = 1;
 export const MAX_FRAME_BYTES = 64 * 1024;
 
-export type Command = 'status' | 'reload' | 'rollback' | 'promote' | 'stop' | 'ping' | 'events';
-export const COMMANDS: readonly Command[] = ['status', 'reload', 'rollback', 'promote', 'stop', 'ping', 'events'];
+export type Command = 'status' | 'reload' | 'rollback' | 'promote' | 'stop' | 'ping' | 'events' | 'logs';
+export const COMMANDS: readonly Command[] = ['status', 'reload', 'rollback', 'promote', 'stop', 'ping', 'events', 'logs'];
 
-export interface Request {
+/** What `logs` asks for: the last `lines` output lines (of one worker slot, one generation), then, with follow, every new one. */
+export interface LogsQuery {
+  worker?: number;
+  generation?: number;
+  lines?: number;
+  follow?: boolean;
+}
+export const LOGS_FIELDS = ['worker', 'generation', 'lines', 'follow'] as const;
+export const MAX_LOGS_LINES = 100_000;
+
+export interface Request extends LogsQuery {
   command: Command;
   /** reload only: hold the new generation at this share (0..1, exclusive) of new connections: a canary. */
   canary?: number;
@@ -51,11 +61,12 @@ export interface LifecycleFields {
   'bake-end': { gen: number; previous: number; reason: string }; // no rollback: previous drains
   rollback: { gen: number; from: number; reason: string; automatic: boolean; steeredMs: number }; // gen serves again, from drains
   'orphan-reaped': { pid: number; code: number | null; signal: string | null }; // a reparented descendant reaped (PID 1 / subreaper)
+  'worker-output-suppressed': { gen: number; worker: number; pid: number; lines: number }; // lines past output_limit in a window that has ended
 }
 export type LifecycleEventName = keyof LifecycleFields;
 
-/** The events only a control connection sees: `subscribed` (events), `accepted` (reload). */
-export type ConnectionEventName = 'subscribed' | 'accepted';
+/** The events only a control connection sees: `subscribed` (events), `accepted` (reload), `output` and `following` (logs). */
+export type ConnectionEventName = 'subscribed' | 'accepted' | 'output' | 'following';
 
 /** Every event name a frame can carry. */
 export type EventName = LifecycleEventName | ReloadPhase | ConnectionEventName;
@@ -97,12 +108,34 @@ export function parseRequest(line: string): ParsedRequest {
   if (typeof command !== 'string' || !(COMMANDS as readonly string[]).includes(command)) {
     return { ok: false, message: `unknown command ${JSON.stringify(command)}: expected one of ${COMMANDS.join(', ')}` };
   }
+  if (command === 'logs') {
+    const query = parseLogsQuery(value as Record<string, unknown>);
+    return typeof query === 'string' ? { ok: false, message: query } : { ok: true, request: { command, ...query } };
+  }
   const canary = (value as { canary?: unknown }).canary;
   if (canary === undefined) return { ok: true, request: { command: command as Command } };
   if (command !== 'reload' || typeof canary !== 'number' || !(canary > 0 && canary < 1)) {
-    return { ok: false, message: `canary ${JSON.stringify(canary)} is not valid for ${command}: only reload takes a canary, a share above 0 and below 1, such as {"command":"reload","canary":0.1}` };
+    return { ok: false, message: `canary ${JSON.stringify(canary)?.slice(0, 40)} is not valid for ${command}: only reload takes a canary, a share above 0 and below 1, such as {"command":"reload","canary":0.1}` };
   }
   return { ok: true, request: { command: 'reload', canary } };
+}
+
+// The fields of a `logs` request, or what is wrong with one of them.
+function parseLogsQuery(value: Record<string, unknown>): LogsQuery | string {
+  const query: LogsQuery = {};
+  for (const [key, max] of [['worker', 1024], ['generation', Number.MAX_SAFE_INTEGER], ['lines', MAX_LOGS_LINES]] as const) {
+    const field = value[key];
+    if (field === undefined) continue;
+    if (typeof field !== 'number' || !Number.isInteger(field) || field < (key === 'lines' ? 0 : 1) || field > max) {
+      return `logs: ${key} must be a whole number from ${key === 'lines' ? 0 : 1} to ${max}, got ${JSON.stringify(field)?.slice(0, 40)}`;
+    }
+    query[key] = field;
+  }
+  if (value.follow !== undefined) {
+    if (typeof value.follow !== 'boolean') return `logs: follow must be true or false, got ${JSON.stringify(value.follow)?.slice(0, 40)}`;
+    query.follow = value.follow;
+  }
+  return query;
 }
 
 // Splits a byte stream into lines, refusing any line longer than the frame limit.
@@ -143,6 +176,8 @@ export interface WorkerStatus {
   lastExit: string | null;
   /** A starting worker on its way into service: its warming nice value, the supervisor's warm-up progress; null once ready. */
   warming: { nice: number | null; warmup: { done: number; total: number } | null } | null;
+  /** Lines of this slot's current (or last) worker suppressed by output_limit. */
+  outputSuppressed: number;
 }
 
 export interface GenerationStatus {
@@ -195,6 +230,8 @@ export interface DaemonStatus {
   generations: GenerationStatus[];
   lastReload: ReloadSummary | null;
   eventSubscribers: number; // `supervisor events` clients connected now
+  /** Log lines the daemon dropped because the reader of its stdout/stderr did not keep up. */
+  droppedLogLines: number;
   /** A slow start in progress: the promoted generation's share of new connections, and the time left. */
   slowStart: { generation: number; from: number; share: number; remainingMs: number } | null;
   /** A canary holding now: the new generation's share of new connections, the time left and what happens then. */

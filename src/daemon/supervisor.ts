@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Logger } from '../log.js';
+import { droppedLogLines, type Logger } from '../log.js';
 import type { SupervisorConfig } from '../config/index.js';
 import { Generation, type GenerationDeps } from './generation/generation.js';
 import { NotifyHub } from './generation/notify-hub.js';
@@ -18,6 +18,7 @@ import type { Clock } from './clock.js';
 import { choosePriorityMechanism, type PriorityChoice } from './process/priority.js';
 import { readSchedulingFacts } from './process/scheduling-facts.js';
 import { warmingReport } from './generation/warming.js';
+import { WorkerOutputLog } from './process/output-log.js';
 
 export interface SupervisorEvents {
   // `config`: on entering reloading, the config the reload runs under (its deadlines apply).
@@ -41,6 +42,7 @@ export interface SupervisorOptions {
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly configFile: string;
   readonly events = new LifecycleBus(); // lifecycle facts: `supervisor events`, metrics
+  readonly output: WorkerOutputLog; // the workers' recent output: `supervisor logs`
   #config: SupervisorConfig;
   #state: SupervisorState = 'starting';
   #serving: Generation | null = null;
@@ -66,7 +68,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #clock: Clock;
   #stopped: Promise<void> | null = null;
 
-  constructor(configFile: string, config: SupervisorConfig, log: Logger, workerOutput: GenerationDeps['workerOutput'], options: SupervisorOptions = {}) {
+  constructor(configFile: string, config: SupervisorConfig, log: Logger, workerOutput: { stdout: Logger; stderr: Logger }, options: SupervisorOptions = {}) {
     super();
     const { activated = [], os = realOs } = options;
     this.configFile = configFile;
@@ -96,13 +98,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#notifySocket.onError((error) =>
       log.error({ err: error, notifySocket: this.#notifySocket.path }, `the notify socket stopped receiving (${error.message}): READY=1 from new workers cannot arrive, so reloads will roll back; restart the supervisor`),
     );
+    this.output = new WorkerOutputLog(workerOutput);
     this.#deps = {
       sockets: this.#sockets,
       os: os.process,
       clock: os.clock,
       notify: this.#hub,
       log,
-      workerOutput,
+      output: this.output,
       shimPath: os.shimPath,
       notifySocketPath: this.#notifySocket.path,
       events: this.events,
@@ -210,6 +213,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       generations: generations.map((gen) => gen.status()),
       lastReload: this.#lastReload ? summarize(this.#lastReload) : null,
       eventSubscribers: this.events.subscribers(),
+      droppedLogLines: droppedLogLines(),
       warming: warmingReport(this.#config, this.#priority, this.#sockets.steering),
       canary: this.#canaryStatus(),
       bake: bake?.open ? bake.status() : null,

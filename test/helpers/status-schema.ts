@@ -19,6 +19,7 @@ export const workerStatusSchema = z.strictObject({
     nice: z.number().int().min(0).max(19).nullable(),
     warmup: z.strictObject({ done: z.number().int().min(0), total: z.number().int().min(1) }).nullable(),
   }).nullable(),
+  outputSuppressed: z.number().int().min(0),
 });
 
 export const generationStatusSchema = z.strictObject({
@@ -59,6 +60,7 @@ export const statusSchema = z.strictObject({
   generations: z.array(generationStatusSchema).max(2),
   lastReload: reloadSummarySchema.nullable(),
   eventSubscribers: z.number().int().min(0),
+  droppedLogLines: z.number().int().min(0),
   slowStart: z.strictObject({ generation: z.number().int().min(1), from: z.number().int().min(1), share: z.number().gt(0).max(1), remainingMs: z.number().int().min(0) }).nullable(),
   warming: z.strictObject({
     priority: z.strictObject({ mechanism: z.enum(['autogroup', 'nice', 'none']), reason: z.string(), nice: z.number().int().min(0).max(19), rampMs: z.number().int().min(0) }),

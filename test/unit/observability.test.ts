@@ -16,10 +16,11 @@ function status(state: string, workers: string[]): DaemonStatus {
     sharedAcceptQueue: null,
     generations: [{
       generation: 3, state: 'serving', cwd: '/srv', release: { path: '/srv', revision: null }, command: ['app'], startedAt: new Date(0).toISOString(),
-      workers: workers.map((workerState, index) => ({ slot: index + 1, pid: 100 + index, state: workerState, readySince: null, uptimeMs: 5, restarts: 0, crashLooping: false, acceptQueue: index, lastExit: null, warming: null })),
+      workers: workers.map((workerState, index) => ({ slot: index + 1, pid: 100 + index, state: workerState, readySince: null, uptimeMs: 5, restarts: 0, crashLooping: false, acceptQueue: index, lastExit: null, warming: null, outputSuppressed: 0 })),
     }],
     lastReload: null,
     eventSubscribers: 0,
+    droppedLogLines: 0,
     slowStart: null,
     warming: { priority: { mechanism: 'none', reason: 'ready.nice is 0', nice: 0, rampMs: 0 }, warmup: null },
   };

@@ -17,3 +17,12 @@ test('LineReader splits lines across chunks and refuses overlong frames', () => 
   assert.deepEqual(reader.push(':1}\n\n{"b":2}\n'), { lines: ['{"a":1}', '{"b":2}'], overflow: false });
   assert.equal(reader.push('x'.repeat(11)).overflow, true);
 });
+
+test('parseRequest takes the logs fields, and names a bad one', () => {
+  assert.deepEqual(parseRequest('{"command":"logs","worker":2,"generation":3,"lines":0,"follow":true,"other":1}'), { ok: true, request: { command: 'logs', worker: 2, generation: 3, lines: 0, follow: true } });
+  assert.deepEqual(parseRequest('{"command":"status","worker":2}'), { ok: true, request: { command: 'status' } });
+  for (const [field, value] of [['worker', 0], ['worker', 1.5], ['generation', '2'], ['lines', -1], ['lines', 1e9], ['follow', 'yes']] as const) {
+    const parsed = parseRequest(JSON.stringify({ command: 'logs', [field]: value }));
+    assert.ok(!parsed.ok && parsed.message.startsWith(`logs: ${field} must be`), `${field}: ${JSON.stringify(value)}`);
+  }
+});

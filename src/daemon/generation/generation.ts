@@ -12,6 +12,7 @@ import { restartDelay, STABLE_AFTER_MS } from './backoff.js';
 import type { NotifyHub } from './notify-hub.js';
 import { QUIESCE_LIMIT_MS, queueDepth, type Listeners, type WorkerSockets } from '../sockets/plan.js';
 import type { ProcessOs } from '../process/os.js';
+import type { WorkerOutputLog } from '../process/output-log.js';
 import { FULL_WEIGHT } from '../sockets/steering.js';
 import { generationTransitions, transition, type GenerationEvent, type GenerationState } from '../transitions.js';
 import type { GenerationStatus, WorkerStatus } from '../../control/protocol.js';
@@ -25,7 +26,7 @@ export interface GenerationDeps {
   clock: Clock; // every deadline, backoff and timestamp of the generation and its workers
   notify: NotifyHub;
   log: Logger;
-  workerOutput: { stdout: Logger; stderr: Logger };
+  output: WorkerOutputLog; // the workers' output lines: the log and the ring `supervisor logs` reads
   shimPath: string;
   notifySocketPath: string;
   events: LifecycleBus; // lifecycle facts for `supervisor events` and the metrics
@@ -317,6 +318,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
           acceptQueue: slot.sockets?.owned ? queueDepth(slot.sockets.fds) : null,
           lastExit: slot.lastExit,
           warming: live?.state === 'starting' && slot.warming ? slot.warming.status() : null,
+          outputSuppressed: worker?.outputSuppressed ?? 0,
         };
       }),
     };
@@ -340,6 +342,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
         env: this.#environment(slot, sockets.fds.length),
         listenFds: sockets.fds,
         user: config.user,
+        outputLimit: config.outputLimit,
         os: this.#deps.os,
         clock: this.#deps.clock,
       });
@@ -360,9 +363,11 @@ export class Generation extends EventEmitter<GenerationEvents> {
       events.publish('worker-state', { gen: this.id, worker: slot.index, pid: worker.pid, from, to });
     });
     worker.on('impossible-event', ({ state, event }) => log.warn({ state, event }, 'impossible worker event ignored'));
-    worker.on('output', ({ stream, line }) =>
-      this.#deps.workerOutput[stream].info({ gen: this.id, worker: slot.index, pid: worker.pid, stream }, line),
-    );
+    worker.on('output', ({ stream, line }) => this.#deps.output.record({ gen: this.id, worker: slot.index, pid: worker.pid, stream }, line));
+    worker.on('output-suppressed', ({ lines }) => {
+      log.warn({ suppressed: lines, burst: config.outputLimit.burst, intervalMs: config.outputLimit.intervalMs }, `worker output suppressed: ${lines} line(s) past output_limit were counted, not logged`);
+      events.publish('worker-output-suppressed', { gen: this.id, worker: slot.index, pid: worker.pid, lines });
+    });
     const notified = this.#deps.notify.expect(worker.pid);
     worker.once('exit', (exit) => {
       this.#deps.notify.forget(worker.pid);

@@ -3,6 +3,7 @@ import { ExitCode } from '../../control/exit-codes.js';
 import type { ReloadResult } from '../reload/queue.js';
 import type { Supervisor } from '../supervisor.js';
 import { streamEvents } from './event-stream.js';
+import { streamOutput } from './output-stream.js';
 
 export interface CommandTarget {
   supervisor: Supervisor | null; // null while the daemon is still starting
@@ -50,6 +51,9 @@ export async function answerRequest({ supervisor, stop }: CommandTarget, request
     }
     case 'events':
       await streamEvents(supervisor, send, hungUp);
+      return;
+    case 'logs':
+      await streamOutput(supervisor, request, send, hungUp);
       return;
     case 'stop':
       await stop();

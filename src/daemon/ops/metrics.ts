@@ -116,6 +116,16 @@ export class SupervisorMetrics {
     });
     const sigkills = new Counter({ name: 'supervisor_drain_sigkills_total', help: 'Workers killed with SIGKILL because they outlived drain.timeout.', registers });
     const orphans = new Counter({ name: 'supervisor_orphans_reaped_total', help: 'Orphaned descendants reaped (as PID 1 or a child subreaper).', registers });
+    const suppressed = new Counter({ name: 'supervisor_worker_output_suppressed_lines_total', help: 'Worker output lines counted but not logged because they were past output_limit, by worker slot.', labelNames: ['worker'], registers });
+    new Counter({
+      name: 'supervisor_log_lines_dropped_total',
+      help: 'Log lines the daemon dropped because the reader of its stdout or stderr did not keep up.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(status().droppedLogLines ?? 0);
+      },
+    });
     for (const result of RELOAD_RESULTS) {
       reloads.inc({ result }, 0);
       reloadSeconds.zero({ result });
@@ -147,6 +157,9 @@ export class SupervisorMetrics {
           return;
         case 'rollback':
           rollbacks.inc({ how: event.automatic === true ? 'automatic' : 'manual' });
+          return;
+        case 'worker-output-suppressed':
+          if (typeof event.lines === 'number') suppressed.inc({ worker: String(event.worker) }, event.lines);
           return;
       }
     });

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { forEachLine, OutputTail } from './output.js';
+import { OutputReader, OutputTail, type OutputLimit } from './output.js';
 import { transition, workerTransitions, type WorkerEvent, type WorkerState } from '../transitions.js';
 import { killGroupRemnants, terminate, type TerminateResult } from './terminate.js';
 import { ownChildren } from './own-children.js';
@@ -15,6 +15,7 @@ export interface WorkerSpec {
   env: Record<string, string>;
   listenFds: number[]; // become fds 3.. in the worker
   user: { uid: number; gid: number } | null; // run as (the supervisor is root); null: as the supervisor
+  outputLimit?: OutputLimit; // lines past it are counted, not forwarded; default: no limit
   os?: ProcessOs; // the real one unless a test drives fake processes
   clock?: Clock; // the real one unless a test runs in virtual time
 }
@@ -28,6 +29,7 @@ export interface WorkerEvents {
   'state-change': [{ from: WorkerState; to: WorkerState }];
   'impossible-event': [{ state: WorkerState; event: WorkerEvent }];
   output: [{ stream: 'stdout' | 'stderr'; line: string }];
+  'output-suppressed': [{ lines: number }]; // lines past output_limit, once their window has ended
   exit: [WorkerExit];
 }
 
@@ -44,6 +46,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly #child: ChildHandle;
   readonly #os: ProcessOs;
   readonly #clock: Clock;
+  readonly #output: OutputReader;
 
   constructor(spec: WorkerSpec) {
     super();
@@ -69,14 +72,22 @@ export class Worker extends EventEmitter<WorkerEvents> {
       ownChildren.delete(this.#child.pid); // reaped by libuv
       this.#onExit({ code, signal });
     });
-    for (const stream of ['stdout', 'stderr'] as const) {
-      const source = this.#child[stream];
-      if (source === null) continue;
-      forEachLine(source, (line) => {
+    this.#output = new OutputReader(spec.outputLimit ?? { burst: 0, intervalMs: 1000 }, {
+      line: (stream, line) => {
         this.tail.push(line);
         this.emit('output', { stream, line });
-      });
+      },
+      suppressed: (lines) => this.emit('output-suppressed', { lines }),
+    });
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const source = this.#child[stream];
+      if (source !== null) this.#output.read(source, stream);
     }
+  }
+
+  /** Output lines suppressed by output_limit so far. */
+  get outputSuppressed(): number {
+    return this.#output.budget.suppressedTotal;
   }
 
   get pid(): number {
