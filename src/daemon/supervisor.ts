@@ -166,7 +166,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // The caller of reload() subscribes to the run's progress after it returns: without this
     // yield the 'starting' event would be emitted before anyone listens.
     await Promise.resolve();
-    const trigger = run.triggers.join(', ');
+    const trigger = String(run.triggers);
     if (this.#state !== 'running' || this.#serving === null) {
       return this.#settled(refusal(trigger, `the supervisor is ${this.#state}`));
     }

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config/index.js';
 import { Supervisor } from '../../src/daemon/supervisor.js';
 import type { ReloadStep } from '../../src/daemon/reload/reload.js';
+import type { LifecycleEvent } from '../../src/daemon/events.js';
 import { FakeOs, type FakeBehaviour } from '../helpers/fake-os.js';
 
 // Whole reloads driven through the OS seam with pretend workers: no process, no port, no sleep
@@ -135,14 +136,22 @@ test('a config that changes a restart-only key is refused, naming the key and wh
 test('triggers during a reload coalesce into one follow-up', async () => {
   const { supervisor, write, cleanup } = await started();
   write('v2');
+  const events: LifecycleEvent[] = [];
+  supervisor.events.subscribe((event) => events.push(event));
   const first = supervisor.reload('SIGHUP');
   const second = supervisor.reload('supervisor reload');
   const third = supervisor.reload('SIGHUP');
+  const fourth = supervisor.reload('SIGHUP');
   assert.equal(second, third);
+  assert.equal(second, fourth);
   assert.equal((await first.result).generation, 2);
   const follow = await second.result;
   assert.equal(follow.generation, 3);
-  assert.equal(follow.trigger, 'supervisor reload, SIGHUP');
+  assert.equal(follow.trigger, 'supervisor reload, SIGHUP x2');
+  assert.equal(supervisor.status().lastReload?.trigger, 'supervisor reload, SIGHUP x2', 'status shows the count');
+  const named = (name: string) => events.filter((event) => event.event === name).map((event) => event.trigger);
+  assert.deepEqual(named('reload-start'), ['SIGHUP', 'supervisor reload, SIGHUP x2'], 'so do the events');
+  assert.deepEqual(named('reload-result'), ['SIGHUP', 'supervisor reload, SIGHUP x2']);
   await cleanup();
 });
 

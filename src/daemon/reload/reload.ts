@@ -245,7 +245,7 @@ export class Reload {
   }
 
   #finish(outcome: ReloadResult['outcome'], generation: number | null, reason: string | null, lastLines: string[] = []): ReloadResult {
-    const trigger = this.#run.triggers.join(', ');
+    const trigger = String(this.#run.triggers);
     return { outcome, generation, reason, lastLines, trigger, release: this.#release, startedAt: this.#startedAt, durationMs: Date.now() - this.#startedAt };
   }
 }
