@@ -3,6 +3,7 @@ import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ConfigError, defaultClientSocket, loadConfig, formatDuration, parseDuration } from '../config/index.js';
+import { fdLimitWarning } from '../config/fd-budget.js';
 import { request, NoDaemonError } from '../control/client.js';
 import type { DaemonStatus, EventFrame, ResultFrame, Command } from '../control/protocol.js';
 import { createLogger } from '../log.js';
@@ -122,9 +123,12 @@ async function main(): Promise<void> {
           .option('json', { type: 'boolean', default: false, describe: 'print the resolved config as JSON' }),
       (args) => {
         const config = loadOrExit(args.config);
+        const fdWarning = fdLimitWarning(config);
+        const warnings = fdWarning === null ? [] : [`a reload may run out of file descriptors: ${fdWarning}`];
         if (args.json) {
-          process.stdout.write(`${JSON.stringify({ ok: true, config })}\n`);
+          process.stdout.write(`${JSON.stringify({ ok: true, config, warnings })}\n`);
         } else {
+          for (const warning of warnings) process.stderr.write(`supervisor: warning: ${warning}\n`);
           process.stdout.write(
             `config ${config.file} is valid: ${config.workers} worker(s) of ${config.command.join(' ')} on ` +
               `${config.listen.map((a) => a.text).join(', ')} (socket ${config.socket}, ready ${config.ready.kind} within ` +

@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js';
 import type { SupervisorConfig } from '../config/index.js';
+import { fdLimitWarning } from '../config/fd-budget.js';
 import { Supervisor } from './supervisor.js';
 import { ControlServer } from '../control/server.js';
 import { ExitCode } from '../control/exit-codes.js';
@@ -90,6 +91,9 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
     supervisor.on('reloaded', () => startWatching(supervisor!.config.watch));
     await sidecars.start(supervisor, config, log);
     log.info({ supervisorPid: process.pid, control: config.control, listen: config.listen.map((a) => a.text), socket: config.socket, workers: config.workers }, 'supervisor running');
+    // The limit under systemd is the unit's, not the shell's that ran supervisor check: say it here too.
+    const fdWarning = fdLimitWarning(config);
+    if (fdWarning !== null) log.warn(`a reload may run out of file descriptors: ${fdWarning}`);
   } catch (error) {
     log.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
     exitCode = ExitCode.system;

@@ -4,6 +4,7 @@ import { describeRelease, type Release } from '../generation/release.js';
 import { WorkerNotReady, type Generation } from '../generation/generation.js';
 import { FULL_WEIGHT } from '../sockets/steering.js';
 import type { Listeners } from '../sockets/plan.js';
+import { withOsError } from './os-error.js';
 import { SlowStart } from './slow-start.js';
 import type { ReloadResult, ReloadRun } from './queue.js';
 
@@ -61,6 +62,7 @@ export class Reload {
   #step: ReloadStep | 'settled' = 'prepare';
   #release: Release | null = null;
   #candidate: Generation | null = null;
+  #config: SupervisorConfig | null = null; // the config the candidate runs, once read
   #committed = false; // the candidate is the serving generation
   #shift: { ramp: SlowStart; status: SlowStartStatus } | null = null; // a slow start under way
 
@@ -89,6 +91,7 @@ export class Reload {
       return this.#finish('failed', null, `reload failed in step prepare: ${describe(error)} (nothing was changed)`);
     }
     if (typeof plan === 'string') return this.#finish('refused', null, plan);
+    this.#config = plan.config;
     this.#host.begin(plan.config);
     try {
       return await this.#handOver(plan);
@@ -214,9 +217,11 @@ export class Reload {
       await this.#attempt(`finish draining generation ${previous.id}`, () => previous.retire());
     }
     const lastLines = error instanceof WorkerNotReady ? error.lastLines : [];
-    if (unfit && candidate) return this.#finish('rolled-back', candidate.id, `generation ${candidate.id}: ${describe(error)}`, lastLines);
+    // An OS error (EMFILE, EAGAIN) says which call failed and what to raise, with the numbers.
+    const cause = withOsError(describe(error), error, this.#config ?? this.#previousConfig);
+    if (unfit && candidate) return this.#finish('rolled-back', candidate.id, `generation ${candidate.id}: ${cause}`, lastLines);
     const kept = step === 'retire' ? `generation ${candidate?.id} serves` : `generation ${previous.id} kept serving${candidate ? `, generation ${candidate.id} was stopped` : ''}`;
-    return this.#finish('failed', candidate?.id ?? null, `reload failed in step ${step}: ${describe(error)} (${kept})`);
+    return this.#finish('failed', candidate?.id ?? null, `reload failed in step ${step}: ${cause} (${kept})`);
   }
 
   // A clean-up that fails is logged, never thrown: the failure being handled is the one to report.
