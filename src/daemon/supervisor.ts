@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import type { SupervisorConfig } from '../config/index.js';
+import { loadConfig } from '../config/load.js';
 import { Generation, type GenerationDeps } from './generation/generation.js';
 import { NotifyHub } from './generation/notify-hub.js';
 import { describeRelease, type Release } from './generation/release.js';
@@ -31,6 +32,7 @@ export interface SupervisorOptions {
   os?: DaemonOs; // the real one unless a test drives fake workers
   onReloadStep?: (step: ReloadStep) => void; // a test's fault injection
   minReloadIntervalMs?: number; // a follow-up reload starts no sooner than this after the one before
+  readConfig?: (file: string) => Promise<SupervisorConfig>; // how a reload reads the config
 }
 
 // The one orchestrator. It owns the serving generation, the reload in progress (which owns the
@@ -54,6 +56,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #deps: GenerationDeps;
   readonly #reloads: ReloadQueue;
   readonly #onReloadStep: ((step: ReloadStep) => void) | undefined;
+  readonly #readConfig: (file: string) => Promise<SupervisorConfig>;
   readonly #stopping = new AbortController();
   #stopped: Promise<void> | null = null;
 
@@ -64,6 +67,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#config = config;
     this.#log = log;
     this.#onReloadStep = options.onReloadStep;
+    this.#readConfig = options.readConfig ?? (async (file) => loadConfig(file));
     // Throws LosslessUnavailable when the config demands a mechanism this kernel cannot give.
     if (activated.length > 0 && config.socket === 'self') {
       throw new ActivationMismatch('socket activation passed listening sockets, but socket: self has workers bind their own: set socket: shared (or reuseport) to use them');
@@ -193,6 +197,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       sockets: this.#sockets,
       stopping: this.#stopping.signal,
       log: this.#log,
+      readConfig: this.#readConfig,
       newGeneration: (config, release) => this.#newGeneration(config, 'starting', release),
       begin: (next) => this.#apply('reload', next),
       adopt: (generation, config) => {

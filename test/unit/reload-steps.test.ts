@@ -37,7 +37,8 @@ async function started({ behaviourOf, onReloadStep, slowStart = '200ms' }: Setup
   const os = new FakeOs(behaviourOf);
   const log = pino({ level: 'silent' });
   const supervisor = new Supervisor(file, loadConfig(file), log, { stdout: log, stderr: log }, {
-    os, minReloadIntervalMs: 0, ...(onReloadStep ? { onReloadStep } : {}),
+    // The config read in-process: these tests are about the steps (test/unit/read-apart covers the daemon's way).
+    os, minReloadIntervalMs: 0, readConfig: async (path: string) => loadConfig(path), ...(onReloadStep ? { onReloadStep } : {}),
   });
   supervisor.start();
   await once(supervisor, 'first-ready');

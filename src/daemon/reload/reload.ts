@@ -1,5 +1,6 @@
 import type { Logger } from '../../log.js';
-import { loadConfig, RESTART_ONLY_KEYS, RESTART_ONLY_REASONS, type SupervisorConfig } from '../../config/index.js';
+import type { SupervisorConfig } from '../../config/index.js';
+import { RESTART_ONLY_KEYS, RESTART_ONLY_REASONS } from '../../config/restart-only.js';
 import { describeRelease, type Release } from '../generation/release.js';
 import { WorkerNotReady, type Generation } from '../generation/generation.js';
 import { FULL_WEIGHT } from '../sockets/steering.js';
@@ -33,6 +34,8 @@ export interface ReloadHost {
   readonly sockets: Listeners;
   readonly stopping: AbortSignal;
   readonly log: Logger;
+  /** reads and validates the config file (in a child process, in the daemon) */
+  readConfig(file: string): Promise<SupervisorConfig>;
   newGeneration(config: SupervisorConfig, release: Release): Generation;
   begin(next: SupervisorConfig): void;
   adopt(serving: Generation, config: SupervisorConfig): void;
@@ -86,7 +89,7 @@ export class Reload {
   async run(): Promise<ReloadResult> {
     let plan: Plan | string;
     try {
-      plan = this.#prepare();
+      plan = await this.#prepare();
     } catch (error) {
       return this.#finish('failed', null, `reload failed in step prepare: ${describe(error)} (nothing was changed)`);
     }
@@ -113,11 +116,11 @@ export class Reload {
 
   // Reads the config again and checks what a reload can apply. Returns the refusal's reason, or
   // what the new generation will run.
-  #prepare(): Plan | string {
+  async #prepare(): Promise<Plan | string> {
     this.#enter('prepare');
     let config: SupervisorConfig;
     try {
-      config = loadConfig(this.#host.configFile);
+      config = await this.#host.readConfig(this.#host.configFile);
     } catch (error) {
       return `config rejected, nothing was changed: ${(error as Error).message}`;
     }
