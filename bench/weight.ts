@@ -161,6 +161,7 @@ const report: { machine: { cpus: number; node: string; load: number[] }; cli: Cl
 for (let run = 1; run <= RUNS; run++) {
   if (flags.only !== 'daemon') report.cli.push(...(await cliPart(run)));
   if (flags.only !== 'cli') report.daemon.push(await daemonPart(run));
+  save(); // what is measured so far survives an interrupted run
   process.stderr.write(`weight: run ${run} of ${RUNS} done\n`);
 }
 
@@ -176,6 +177,9 @@ const show = flags.markdown ? markdownTable : plainTable;
 process.stdout.write(`machine: ${report.machine.cpus} cpus, node ${report.machine.node}, load ${report.machine.load.map((n) => n.toFixed(2)).join(' ')}; CLI figures are medians of ${SAMPLES} calls\n\n`);
 if (report.cli.length > 0) process.stdout.write(`${show(cliTable)}\n\n`);
 if (report.daemon.length > 0) process.stdout.write(`${show(daemonTable)}\n`);
-mkdirSync(path.dirname(flags.out), { recursive: true });
-writeFileSync(flags.out, `${JSON.stringify(report, null, 2)}\n`);
 process.stderr.write(`weight: wrote ${flags.out}\n`);
+
+function save(): void {
+  mkdirSync(path.dirname(flags.out), { recursive: true });
+  writeFileSync(flags.out, `${JSON.stringify(report, null, 2)}\n`);
+}
