@@ -73,15 +73,7 @@ export async function run(args: { config: string; subreaper: boolean }): Promise
   const { createLogger } = await import('../log.js');
   const file = path.resolve(args.config);
   const activated = takeActivationFds();
-  // Read apart, as every reload will: the daemon never holds the config's validation in memory.
-  const { readConfigApart } = await import('../config/read-apart.js');
-  let config: SupervisorConfig;
-  try {
-    config = await readConfigApart(file);
-  } catch (error) {
-    const { ConfigError } = await import('../config/errors.js');
-    fail(error instanceof ConfigError ? ExitCode.usage : ExitCode.system, (error as Error).message);
-  }
+  const config = await loadOrExit(file);
   const log = createLogger(1);
   const code = await runDaemon({ configFile: file, config, log, workerOutput: { stdout: log, stderr: createLogger(2) }, activated, subreaper: args.subreaper });
   process.exit(code);

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import type { SupervisorConfig } from '../config/index.js';
-import { readConfigApart } from '../config/read-apart.js';
+import { loadConfig } from '../config/load.js';
 import { Generation, type GenerationDeps } from './generation/generation.js';
 import { NotifyHub } from './generation/notify-hub.js';
 import { describeRelease, type Release } from './generation/release.js';
@@ -32,7 +32,7 @@ export interface SupervisorOptions {
   os?: DaemonOs; // the real one unless a test drives fake workers
   onReloadStep?: (step: ReloadStep) => void; // a test's fault injection
   minReloadIntervalMs?: number; // a follow-up reload starts no sooner than this after the one before
-  readConfig?: (file: string) => Promise<SupervisorConfig>; // how a reload reads the config: apart, unless a test says
+  readConfig?: (file: string) => Promise<SupervisorConfig>; // how a reload reads the config
 }
 
 // The one orchestrator. It owns the serving generation, the reload in progress (which owns the
@@ -67,7 +67,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#config = config;
     this.#log = log;
     this.#onReloadStep = options.onReloadStep;
-    this.#readConfig = options.readConfig ?? readConfigApart;
+    this.#readConfig = options.readConfig ?? (async (file) => loadConfig(file));
     // Throws LosslessUnavailable when the config demands a mechanism this kernel cannot give.
     if (activated.length > 0 && config.socket === 'self') {
       throw new ActivationMismatch('socket activation passed listening sockets, but socket: self has workers bind their own: set socket: shared (or reuseport) to use them');
