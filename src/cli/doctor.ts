@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { SupervisorConfig } from '../config/index.js';
+import { fdBudget, fdLimitWarning, openFileLimit } from '../config/fd-budget.js';
 import { agingPlan, agingSteps, cgroupWeightNote, choosePriorityMechanism, LosslessUnavailable, probeSteering, readMigrateReq, readSchedulingFacts, resolveLossless } from '../daemon/index.js';
 import { nativeStatus } from '../native/index.js';
 import { ExitCode } from '../control/exit-codes.js';
@@ -28,6 +29,7 @@ export function runDoctor(config: SupervisorConfig | null, json: boolean): numbe
   findings.push({ check: 'reuseport steering (SO_ATTACH_REUSEPORT_CBPF)', ok: steering.ok, detail: steering.ok ? 'attaches' : `fails: ${steering.error}` });
 
   findings.push(...warmingFindings(config, steering.ok));
+  findings.push(fdFinding(config));
 
   const socket = config?.socket ?? 'reuseport';
   const lossless = config?.lossless ?? 'auto';
@@ -47,6 +49,17 @@ export function runDoctor(config: SupervisorConfig | null, json: boolean): numbe
     process.stdout.write(`\n${subject}\n  mechanisms: ${verdict.mechanisms.join(' + ') || 'none'}\n  ${verdict.guarantee}\n`);
   }
   return verdict.ok ? ExitCode.ok : ExitCode.failed;
+}
+
+// The open file limit here, and for a config whether a reload fits in it.
+function fdFinding(config: SupervisorConfig | null): Finding {
+  const limit = openFileLimit();
+  const check = 'open file limit (RLIMIT_NOFILE)';
+  if (limit === null) return { check, ok: null, detail: 'unknown (/proc/self/limits cannot be read)' };
+  if (config === null) return { check, ok: null, detail: `${limit.soft}; pass -c to compare it with what a config needs across a reload` };
+  const warning = fdLimitWarning(config, limit);
+  const needed = fdBudget(config).total;
+  return { check, ok: warning === null, detail: warning ?? `${limit.soft}, enough for this config (about ${needed} across a reload)` };
 }
 
 // How a new worker's warm-up is kept off the serving workers' CPU here: the facts, the mechanism

@@ -7,9 +7,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type SupervisorConfig } from '../config/index.js';
 import { ExitCode } from '../control/exit-codes.js';
+import { DEFAULT_CONFIG, DEFAULT_UNIT_DIR } from './options.js';
 
-export const DEFAULT_UNIT_DIR = '/etc/systemd/system';
-export const DEFAULT_CONFIG = '/etc/reuseport-supervisor/supervisor.yaml';
+export { DEFAULT_CONFIG, DEFAULT_UNIT_DIR };
 export const MAIN_UNIT = 'reuseport-supervisor.service';
 export const TEMPLATE_UNIT = 'reuseport-supervisor@.service';
 export const SOCKET_UNIT = 'reuseport-supervisor.socket';

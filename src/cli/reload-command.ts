@@ -1,6 +1,6 @@
 import { HungUpError, NoDaemonError, openRequest } from '../control/client.js';
 import type { EventFrame, ReloadResultData, ResultFrame } from '../control/protocol.js';
-import { formatDuration } from '../config/index.js';
+import { formatDuration } from '../config/duration.js';
 import { ExitCode } from '../control/exit-codes.js';
 import { isFancyTerminal, ReloadProgressView } from './progress.js';
 import { ReloadSoFar } from './reload-so-far.js';

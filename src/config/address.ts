@@ -1,15 +1,19 @@
 // Listen addresses are literal IPs: the supervisor binds them itself, and a name such as
 // "localhost" can resolve to 127.0.0.1, ::1 or both depending on the machine.
 import { isIPv4, isIPv6 } from 'node:net';
+import { quote } from './quote.js';
 import type { ListenAddress } from './types.js';
 
 export type AddressResult = { ok: true; address: ListenAddress } | { ok: false; message: string };
 
+// The longest IPv6 address with brackets and a port is 47 characters; anything much longer is not one.
+const MAX_ADDRESS_LENGTH = 64;
 const EXAMPLES = 'such as 127.0.0.1:8000, 0.0.0.0:8000 or [::]:8000';
 
 export function parseListenAddress(input: string): AddressResult {
   const text = input.trim();
   if (text === '') return fail(`an address cannot be empty: write host:port, ${EXAMPLES}`);
+  if (text.length > MAX_ADDRESS_LENGTH) return fail(`${quote(text)} is too long for an address: write host:port, ${EXAMPLES}`);
 
   let host: string;
   let portText: string;

@@ -1,4 +1,5 @@
 // One error carrying every problem in the file, so a user fixes them in one pass, not one per run.
+import { elide, QUOTE_LIMIT, quote } from './quote.js';
 
 export interface ConfigProblem {
   /** dotted path of the offending key, e.g. "ready.timeout" or "listen[1]"; "" for the file as a whole */
@@ -30,20 +31,27 @@ export class ConfigError extends Error {
     const sorted = [...problems].sort(byPosition);
     const count = `${sorted.length} problem${sorted.length === 1 ? '' : 's'}`;
     const headline = options.headline ?? `invalid config ${file}: ${count}`;
-    super([headline, ...sorted.map((problem) => formatProblem(file, problem))].join('\n'), { cause: options.cause });
+    // A file that is not a config at all (a binary, a log) yields hundreds of syntax errors: the
+    // first ones say what is wrong, the rest would only bury them.
+    const shown = sorted.slice(0, MAX_PROBLEMS_SHOWN).map((problem) => formatProblem(file, problem));
+    if (sorted.length > MAX_PROBLEMS_SHOWN) shown.push(`... and ${sorted.length - MAX_PROBLEMS_SHOWN} more problems: fix these first (is ${file} the config?), then run supervisor check again`);
+    super([headline, ...shown].join('\n'), { cause: options.cause });
     this.file = file;
     this.problems = sorted;
   }
 }
 
-/** "<file>:<line>:<col>: <key>: <message>", leaving out whatever is unknown. */
+/** Problems a message lists before it says how many more there are. */
+export const MAX_PROBLEMS_SHOWN = 20;
+
+/** "<file>:<line>:<col>: <key>: <message>", leaving out whatever is unknown; a long one elided in the middle. */
 export function formatProblem(file: string, problem: ConfigProblem): string {
   let where = file;
   if (problem.line !== undefined) {
     where += `:${problem.line}`;
     if (problem.column !== undefined) where += `:${problem.column}`;
   }
-  return problem.key === '' ? `${where}: ${problem.message}` : `${where}: ${problem.key}: ${problem.message}`;
+  return elide(problem.key === '' ? `${where}: ${problem.message}` : `${where}: ${problem.key}: ${problem.message}`);
 }
 
 /** Renders a path the way the user would point at it: ready.timeout, listen[1], env["A.B"]. */
@@ -51,8 +59,8 @@ export function keyPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
-    else if (typeof part === 'string' && /^[A-Za-z_][A-Za-z0-9_-]*$/.test(part)) out += out === '' ? part : `.${part}`;
-    else out += `[${JSON.stringify(String(part))}]`;
+    else if (typeof part === 'string' && part.length <= QUOTE_LIMIT && /^[A-Za-z_][A-Za-z0-9_-]*$/.test(part)) out += out === '' ? part : `.${part}`;
+    else out += `[${quote(String(part))}]`;
   }
   return out;
 }

@@ -2,6 +2,7 @@
 // a reload's validation instead of failing every worker at spawn time.
 import { accessSync, constants, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { named } from './quote.js';
 
 /** What execvp searches when PATH is unset (glibc's confstr(_CS_PATH)). */
 export const FALLBACK_PATH = '/usr/bin:/bin';
@@ -19,7 +20,7 @@ export function resolveExecutable(name: string, cwd: string, searchPath: string 
     const problem = programProblem(path);
     if (problem === undefined) return { ok: true, path };
     const where = path === name ? path : `${path}, from ${name} in ${cwd}`;
-    return { ok: false, message: `command '${name}' ${problem.replace('{path}', where)}` };
+    return { ok: false, message: `command ${named(name)} ${problem.replace('{path}', where)}` };
   }
 
   const pathText = searchPath ?? FALLBACK_PATH;
@@ -33,10 +34,10 @@ export function resolveExecutable(name: string, cwd: string, searchPath: string 
   }
   if (!check) return { ok: true, path: name };
   if (notExecutable !== undefined) {
-    return { ok: false, message: `command '${name}' was found at ${notExecutable} but it is not executable: chmod +x ${notExecutable}, or give the path of another program` };
+    return { ok: false, message: `command ${named(name)} was found at ${notExecutable} but it is not executable: chmod +x ${notExecutable}, or give the path of another program` };
   }
   const which = searchPath === undefined ? `workers get no PATH; searched ${FALLBACK_PATH}` : pathText;
-  return { ok: false, message: `command '${name}' was not found in PATH (${which}): install it, fix the name, or give an absolute path` };
+  return { ok: false, message: `command ${named(name)} was not found in PATH (${which}): install it, fix the name, or give an absolute path` };
 }
 
 // The message fragment names the fix; "{path}" is filled in by the caller.

@@ -3,6 +3,7 @@
 import * as z from 'zod';
 import { formatDuration, parseDuration } from './duration.js';
 import { parsePercent } from './percent.js';
+import { quote } from './quote.js';
 
 /** `atKey`: the problem is the key's name, not its value, so point at the key. */
 export type Report = (message: string, path?: PropertyKey[], atKey?: boolean) => void;
@@ -46,9 +47,9 @@ export function field<T>(spec: FieldSpec<T>) {
   });
 }
 
-/** How a value reads in a message: strings quoted, lists and mappings named. */
+/** How a value reads in a message: strings quoted (a long one cut short), lists and mappings named. */
 export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return quote(value);
   if (Array.isArray(value)) return 'a list';
   if (value === null) return 'nothing';
   if (typeof value === 'object') return 'a mapping';

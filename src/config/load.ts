@@ -9,6 +9,7 @@ import { ConfigError, keyPath, type ConfigProblem, type PathProblem } from './er
 import { describe } from './fields.js';
 import { checkFilesystem } from './filesystem.js';
 import { resolveGroup, resolveUser } from './identity.js';
+import { named } from './quote.js';
 import { closestKey } from './suggest.js';
 import { configSchema, DEFAULT_INHERIT_ENV, KNOWN_KEYS, topFields, type ConfigValues } from './schema.js';
 import { isWritten, locate, locateContents, locateKey, parseSource, type Source } from './source.js';
@@ -23,15 +24,34 @@ const READ_HINTS: Record<string, string> = {
 
 export function loadConfig(file: string, options: LoadOptions = {}): SupervisorConfig {
   const absolute = resolve(file);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(absolute, 'utf8');
+    bytes = readFileSync(absolute);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
     const message = `${code}: ${READ_HINTS[code] ?? (error as Error).message}`;
     throw new ConfigError(absolute, [{ key: '', message }], { headline: `cannot read config ${absolute}`, cause: error });
   }
-  return parseConfig(text, absolute, options);
+  return parseConfig(configText(absolute, bytes), absolute, options);
+}
+
+// A config is UTF-8 text without NUL bytes (YAML allows neither). Anything else is the wrong
+// file (a binary, a core dump, an archive): saying so beats hundreds of YAML syntax errors.
+function configText(file: string, bytes: Buffer): string {
+  let text: string;
+  let bad: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    bad = '\0';
+  } catch {
+    text = bytes.toString('utf8');
+    bad = '\uFFFD';
+  }
+  const at = text.indexOf(bad);
+  if (at < 0) return text;
+  const line = text.slice(0, at).split('\n').length;
+  const what = bad === '\0' ? 'a NUL byte' : 'bytes that are not UTF-8';
+  throw new ConfigError(file, [{ key: '', line, message: `not a text file: line ${line} holds ${what}; is this the config? pass -c with the path of your YAML or JSON config (saved as UTF-8)` }], { headline: `cannot read config ${file}` });
 }
 
 export function parseConfig(text: string, file: string, options: LoadOptions = {}): SupervisorConfig {
@@ -141,7 +161,7 @@ function topLevelMapping(file: string, source: Source, value: unknown): Record<s
     throw new ConfigError(file, [{ key: '', message: 'the file has no settings: write at least listen: 127.0.0.1:8000 and command: [node, server.js]' }]);
   }
   if (typeof value !== 'object' || Array.isArray(value)) {
-    const found = Array.isArray(value) ? 'a list' : `the value ${JSON.stringify(value)}`;
+    const found = Array.isArray(value) ? 'a list' : `the value ${describe(value)}`;
     throw new ConfigError(file, [{
       key: '',
       ...locateContents(source),
@@ -194,15 +214,16 @@ function unknownKeyMessage(path: PropertyKey[], key: string): string {
   const section = keyPath(path);
   const known = KNOWN_KEYS[section] ?? [];
   const where = section === '' ? '' : ` in ${section}`;
+  const name = named(key);
   // A right key at the wrong level (e.g. "timeout" at the top) is a more useful hint than a typo.
   const homes = Object.entries(KNOWN_KEYS).filter(([other, keys]) => other !== section && keys.includes(key)).map(([other]) => other);
   if (homes.length > 0) {
     const place = homes.map((home) => (home === '' ? 'at the top level' : `under ${home}:`)).join(' or ');
-    return `unknown key '${key}'${where}: '${key}' belongs ${place}; move it there`;
+    return `unknown key ${name}${where}: ${name} belongs ${place}; move it there`;
   }
   const suggestion = closestKey(key, known);
-  if (suggestion !== undefined) return `unknown key '${key}'${where}: did you mean '${suggestion}'?`;
-  return `unknown key '${key}'${where}: known keys are ${known.join(', ')}`;
+  if (suggestion !== undefined) return `unknown key ${name}${where}: did you mean '${suggestion}'?`;
+  return `unknown key ${name}${where}: known keys are ${known.join(', ')}`;
 }
 
 

@@ -168,13 +168,14 @@ const httpPath = field<string>({
 });
 
 // A user or group by name or number, for workers started by a root supervisor.
+const MAX_IDENTITY_NAME = 255; // LOGIN_NAME_MAX (256) less the NUL: no longer name can exist
 const identity = (what: 'user' | 'group') =>
   field<string | number | undefined>({
     expect: `a ${what} name or number`,
     parse(value, report) {
       if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < 2 ** 32) return value;
-      if (typeof value === 'string' && /^[a-z_][a-z0-9_.-]*\$?$/i.test(value)) return /^\d+$/.test(value) ? Number(value) : value;
-      report(`expected a ${what} name such as www-data, or a number, got ${describe(value)}`);
+      if (typeof value === 'string' && value.length <= MAX_IDENTITY_NAME && /^[a-z_][a-z0-9_.-]*\$?$/i.test(value)) return /^\d+$/.test(value) ? Number(value) : value;
+      report(`expected a ${what} name such as www-data (at most ${MAX_IDENTITY_NAME} characters), or a number, got ${describe(value)}`);
       return undefined;
     },
   });

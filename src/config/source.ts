@@ -2,6 +2,7 @@
 // map a key path back to the line and column where the user wrote it.
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type YAMLError } from 'yaml';
 import { keyPath, type ConfigProblem } from './errors.js';
+import { quote } from './quote.js';
 
 export interface Source {
   doc: Document;
@@ -71,8 +72,23 @@ const SYNTAX_HINTS: Record<string, string> = {
 };
 
 function syntaxProblem(source: Source, error: YAMLError): ConfigProblem {
-  const message = SYNTAX_HINTS[error.code] ?? `YAML syntax error: ${error.message.split('\n')[0]}; fix the syntax at this position`;
+  const message = SYNTAX_HINTS[error.code] ?? `YAML syntax error: ${shortSyntaxMessage(error.message)}; fix the syntax at this position`;
   return { key: '', ...position(source, error.pos[0]), message };
+}
+
+// The parser's first line, with the token it quotes cut to a prefix: in a binary file a token
+// runs for kilobytes.
+function shortSyntaxMessage(message: string): string {
+  const first = message.split('\n')[0]!;
+  const token = /^(.*?: )(".*")$/.exec(first);
+  if (token) {
+    try {
+      return `${token[1]}${quote(JSON.parse(token[2]!) as string)}`;
+    } catch {
+      // not a JSON string after all: the cut below still bounds it
+    }
+  }
+  return first.length > 100 ? `${first.slice(0, 100)}…` : first;
 }
 
 function duplicateKeys(source: Source, node: unknown, path: PropertyKey[]): ConfigProblem[] {

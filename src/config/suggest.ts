@@ -6,16 +6,19 @@ export function closestKey(unknown: string, known: readonly string[]): string | 
   const exact = known.find((key) => fold(key) === folded);
   if (exact !== undefined) return exact;
 
+  const allowed = Math.max(1, Math.floor(Math.max(folded.length, 3) / 3));
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const key of known) {
+    // The distance is at least the difference in length: a key far longer than any known one
+    // (a pasted blob) is no typo, and comparing it letter by letter would take seconds.
+    if (Math.abs(folded.length - fold(key).length) > allowed) continue;
     const distance = levenshtein(folded, fold(key));
     if (distance < bestDistance) {
       best = key;
       bestDistance = distance;
     }
   }
-  const allowed = Math.max(1, Math.floor(Math.max(folded.length, 3) / 3));
   return bestDistance <= allowed ? best : undefined;
 }
 

@@ -1,9 +1,10 @@
 import type { Logger } from '../log.js';
 import type { SupervisorConfig } from '../config/index.js';
+import { fdLimitWarning } from '../config/fd-budget.js';
 import { Supervisor } from './supervisor.js';
 import { ControlServer } from '../control/server.js';
 import { ExitCode, type ExitCodeValue } from '../control/exit-codes.js';
-import { ReleaseWatcher } from './ops/watch.js';
+import type { ReleaseWatcher } from './ops/watch.js';
 import { SystemdNotifier } from './ops/systemd.js';
 import { answerRequest } from './ops/control-commands.js';
 import { Sidecars } from './ops/sidecars.js';
@@ -32,25 +33,33 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
 
   const stop = async (why: string) => {
     if (supervisor === null) return;
+    stopping = true;
     log.info({ trigger: why }, 'stop requested');
     await watcher?.close();
     watcher = null;
     await supervisor.stop();
   };
 
-  // A release watcher per watch: setting; a reload that changes the setting replaces it.
+  // A release watcher per watch: setting; a reload that changes the setting replaces it. The
+  // watcher's module (chokidar) loads only once a config asks for it.
   let watcher: ReleaseWatcher | null = null;
+  let watching: SupervisorConfig['watch'] = null; // the settings asked for last
+  let stopping = false;
   const startWatching = (settings: SupervisorConfig['watch']) => {
-    if (JSON.stringify(watcher?.settings ?? null) === JSON.stringify(settings)) return;
+    if (JSON.stringify(watching) === JSON.stringify(settings)) return;
+    watching = settings;
     void watcher?.close().catch((error: Error) => log.warn({ err: error }, `closing the release watcher failed: ${error.message}`));
     watcher = null;
-    if (settings === null || supervisor === null || supervisor.state === 'stopping') return;
+    if (settings === null || supervisor === null || stopping) return;
     const current = supervisor;
-    watcher = new ReleaseWatcher(settings, (target) => {
-      const run = current.reload(`watch ${settings.path} -> ${target}`);
-      void run.result; // logged by the supervisor
-    });
-    log.info({ watch: settings.path, debounceMs: settings.debounceMs }, 'watching for new releases');
+    import('./ops/watch.js').then(({ ReleaseWatcher }) => {
+      if (watching !== settings || stopping) return; // replaced, or stopping, while it loaded
+      watcher = new ReleaseWatcher(settings, (target) => {
+        const run = current.reload(`watch ${settings.path} -> ${target}`);
+        void run.result; // logged by the supervisor
+      });
+      log.info({ watch: settings.path, debounceMs: settings.debounceMs }, 'watching for new releases');
+    }, (error: Error) => log.error({ err: error }, `cannot load the release watcher: ${error.message}; reloads still work by SIGHUP or supervisor reload`));
   };
 
   const onHangup = () => {
@@ -92,6 +101,9 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
     supervisor.on('reloaded', () => startWatching(supervisor!.config.watch));
     await sidecars.start(supervisor, config, log);
     log.info({ supervisorPid: process.pid, control: config.control, listen: config.listen.map((a) => a.text), socket: config.socket, workers: config.workers }, 'supervisor running');
+    // The limit under systemd is the unit's, not the shell's that ran supervisor check: say it here too.
+    const fdWarning = fdLimitWarning(config);
+    if (fdWarning !== null) log.warn(`a reload may run out of file descriptors: ${fdWarning}`);
   } catch (error) {
     exitCode = startFailureCode(error);
     log.fatal({ err: error, exitCode }, `cannot start: ${(error as Error).message}; ${restartVerdict(exitCode)}`);

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { droppedLogLines, type Logger } from '../log.js';
 import type { SupervisorConfig } from '../config/index.js';
+import { loadConfig } from '../config/load.js';
 import { Generation, type GenerationDeps } from './generation/generation.js';
 import { NotifyHub } from './generation/notify-hub.js';
 import { describeRelease, type Release } from './generation/release.js';
@@ -34,6 +35,7 @@ export interface SupervisorOptions {
   os?: DaemonOs; // the real one unless a test drives fake workers
   onReloadStep?: (step: ReloadStep) => void; // a test's fault injection
   minReloadIntervalMs?: number; // a follow-up reload starts no sooner than this after the one before
+  readConfig?: (file: string) => Promise<SupervisorConfig>; // how a reload reads the config
 }
 
 // The one orchestrator. It owns the serving generation, the reload in progress (which owns the
@@ -64,6 +66,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #deps: GenerationDeps;
   readonly #reloads: ReloadQueue;
   readonly #onReloadStep: ((step: ReloadStep) => void) | undefined;
+  readonly #readConfig: (file: string) => Promise<SupervisorConfig>;
   readonly #stopping = new AbortController();
   readonly #clock: Clock;
   #stopped: Promise<void> | null = null;
@@ -76,6 +79,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#log = log;
     this.#clock = os.clock;
     this.#onReloadStep = options.onReloadStep;
+    this.#readConfig = options.readConfig ?? (async (file) => loadConfig(file));
     // Throws LosslessUnavailable when the config demands a mechanism this kernel cannot give.
     if (activated.length > 0 && config.socket === 'self') {
       throw new ActivationMismatch('socket activation passed listening sockets, but socket: self has workers bind their own: set socket: shared (or reuseport) to use them');
@@ -226,7 +230,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // The caller of reload() subscribes to the run's progress after it returns: without this
     // yield the 'starting' event would be emitted before anyone listens.
     await Promise.resolve();
-    const trigger = run.triggers.join(', ');
+    const trigger = String(run.triggers);
     if (this.#state !== 'running' || this.#serving === null) {
       return this.#settled(refusal(trigger, `the supervisor is ${this.#state}`, this.#clock.now()));
     }
@@ -262,6 +266,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       stopping: this.#stopping.signal,
       log: this.#log,
       clock: this.#clock,
+      readConfig: this.#readConfig,
       newGeneration: (config, release) => this.#newGeneration(config, 'starting', release),
       begin: (next) => this.#apply('reload', next),
       adopt: (generation, config) => {

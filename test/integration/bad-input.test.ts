@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -146,6 +147,44 @@ test('a port below 1024 without CAP_NET_BIND_SERVICE: exit 101 (restarting will 
     assert.equal(code, 101, text);
     assert.match(text, /bind 127\.0\.0\.1:81 failed: .*\(EACCES\); ports below 1024 need root or CAP_NET_BIND_SERVICE/);
     assert.match(text, /exit 101: starting again would fail the same way/);
+  } finally {
+    await daemon.stop();
+  }
+});
+
+test('a 3 MB garbage config: check and a reload refuse it in a few short lines naming the problem and the fix; the old workers serve on', async () => {
+  const daemon = await Daemon.start({ config: app });
+  try {
+    const oldPids = await daemon.servingPids();
+    const garbage = [
+      // a binary passed as the config
+      { name: 'random bytes', text: randomBytes(3_000_000), expect: /not a text file: line \d+ holds bytes that are not UTF-8; .*pass -c with the path of your YAML or JSON config/ },
+      // a value pasted wrong: the key is right, the value is megabytes of text
+      {
+        name: 'a 3 MB value',
+        text: `listen: 127.0.0.1:${daemon.port}\ncontrol: ${daemon.socketPath}\ncommand: [node, ${exampleApp}]\nworkers: ${randomBytes(2_250_000).toString('base64')}\n`,
+        expect: /supervisor\.yaml:4:\d+: workers: expected a whole number from 1 to 256, got "[A-Za-z0-9+/]{40}…" \(3000000 characters\)/,
+      },
+    ];
+    for (const item of garbage) {
+      writeFileSync(daemon.configPath, item.text);
+      const check = await daemon.cli('check', '-c', daemon.configPath);
+      assert.equal(check.exitCode, 100, `${item.name}: ${check.stderr.slice(0, 500)}`);
+      assert.ok(check.stderr.length < 1000, `${item.name}: check printed ${check.stderr.length} characters`);
+      assert.match(check.stderr, item.expect, item.name);
+
+      const refusedBefore = daemon.countLogs((line) => line.msg === 'reload refused');
+      const reload = await daemon.cli('reload');
+      assert.equal(reload.exitCode, 1, `${item.name}: ${reload.stderr.slice(0, 500)}`);
+      assert.ok(reload.stderr.length < 1000, `${item.name}: reload printed ${reload.stderr.length} characters`);
+      assert.match(reload.stderr, item.expect, item.name);
+      await waitFor('the refusal in the log', () => daemon.countLogs((line) => line.msg === 'reload refused') > refusedBefore);
+      const logged = daemon.logs.filter((line) => line.msg === 'reload refused').at(-1)!;
+      assert.ok(JSON.stringify(logged).length < 1500, `${item.name}: a log line of ${JSON.stringify(logged).length} characters`);
+      assert.match(String(logged.reason), item.expect, item.name);
+    }
+    assert.deepEqual((await daemon.servingPids()).sort(), oldPids.sort(), 'the old workers serve on');
+    assert.equal((await daemon.get()).status, 200);
   } finally {
     await daemon.stop();
   }

@@ -52,13 +52,16 @@ export class WorkerNotReady extends Error {
   readonly pid: number;
   readonly reason: NotReadyError['reason'];
   readonly lastLines: string[];
+  /** the OS error that kept the worker from starting at all, if that is what happened */
+  readonly startError: NodeJS.ErrnoException | null;
   constructor(worker: Worker, cause: NotReadyError) {
-    super(`worker ${worker.slot} (pid ${worker.pid}) ${cause.message}`, { cause });
+    super(`worker ${worker.slot}${worker.pid > 0 ? ` (pid ${worker.pid})` : ''} ${cause.message}`, { cause });
     this.name = 'WorkerNotReady';
     this.slot = worker.slot;
     this.pid = worker.pid;
     this.reason = cause.reason;
     this.lastLines = worker.tail.lines();
+    this.startError = worker.startError;
   }
 }
 

@@ -1,8 +1,8 @@
 import type { Logger } from '../../log.js';
 import type { SupervisorConfig } from '../../config/index.js';
 import { setChildSubreaper } from '../../native/index.js';
-import { HttpEndpoint } from './http-endpoint.js';
-import { SupervisorMetrics } from './metrics.js';
+import type { HttpEndpoint } from './http-endpoint.js';
+import type { SupervisorMetrics } from './metrics.js';
 import { OrphanReaper, reaperRole } from '../process/reaper.js';
 import type { Supervisor } from '../supervisor.js';
 
@@ -30,6 +30,9 @@ export class Sidecars {
       log.info({ role }, role === 'pid1' ? 'running as PID 1: reaping orphaned processes' : 'child subreaper: reaping orphaned processes');
     }
     if (config.metrics !== null) {
+      // prom-client and the HTTP server load only for a config with metrics: (several MB of
+      // memory a daemon without them never uses).
+      const [{ SupervisorMetrics }, { HttpEndpoint }] = await Promise.all([import('./metrics.js'), import('./http-endpoint.js')]);
       this.#metrics = new SupervisorMetrics(supervisor);
       this.#endpoint = new HttpEndpoint(config.metrics, supervisor, this.#metrics, log);
       await this.#endpoint.listen();

@@ -7,8 +7,8 @@ import { readRssBytes } from './proc.js';
 // ChildProcess is one; a test's fake worker is another.
 export interface ChildHandle extends EventEmitter {
   readonly pid?: number | undefined;
-  readonly stdout: Readable | null;
-  readonly stderr: Readable | null;
+  readonly stdout: Readable | null | undefined; // undefined: spawn() failed before it made the pipes
+  readonly stderr: Readable | null | undefined;
   readonly exitCode: number | null;
   readonly signalCode: NodeJS.Signals | null;
 }

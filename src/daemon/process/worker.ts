@@ -42,6 +42,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly tail = new OutputTail();
   readySince: number | null = null;
   exitInfo: WorkerExit | null = null;
+  /** why spawn() failed (EMFILE, EAGAIN, ENOENT...), when it did: the process never ran */
+  startError: NodeJS.ErrnoException | null = null;
   #state: WorkerState = 'starting';
   readonly #child: ChildHandle;
   readonly #os: ProcessOs;
@@ -63,8 +65,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
       ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
     });
     ownChildren.add(this.#child.pid); // libuv reaps it; the orphan reaper must not
-    this.#child.once('error', (error: Error) => {
-      // spawn() itself failed (the shim is missing or the cwd vanished): report it as an exit.
+    this.#child.once('error', (error: NodeJS.ErrnoException) => {
+      // spawn() itself failed (the shim is missing, the cwd vanished, no fd left for its pipes):
+      // report it as an exit, keeping the errno for the reload's reason.
+      this.startError = error;
       this.tail.push(`cannot start worker: ${error.message}`);
       this.#onExit({ code: 127, signal: null });
     });
@@ -80,8 +84,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
       suppressed: (lines) => this.emit('output-suppressed', { lines }),
     });
     for (const stream of ['stdout', 'stderr'] as const) {
+      // null without a pipe; undefined when spawn() failed before it made them (EMFILE, ENFILE)
       const source = this.#child[stream];
-      if (source !== null) this.#output.read(source, stream);
+      if (source != null) this.#output.read(source, stream);
     }
   }
 
@@ -126,6 +131,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   describeExit(): string {
     const exit = this.exitInfo;
     if (!exit) return 'is still running';
+    if (this.startError) return `could not be started (${this.startError.syscall?.split(' ')[0] ?? 'spawn'} failed with ${this.startError.code ?? this.startError.message})`;
     if (exit.signal) return `was killed by ${exit.signal}`;
     if (exit.code === 127) return 'could not be executed (exit code 127)';
     return `exited with code ${exit.code}`;

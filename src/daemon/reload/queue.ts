@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { Triggers } from './triggers.js';
 import type { ReloadPhase, ReloadPhaseFields, ReloadProgress, ReloadResultData } from '../../control/protocol.js';
 import { realClock, type Clock } from '../clock.js';
 
@@ -8,14 +9,14 @@ export type ReloadResult = ReloadResultData;
 
 // One reload as callers see it: progress events while it runs, then one result.
 export class ReloadRun extends EventEmitter<{ progress: [ReloadProgress] }> {
-  readonly triggers: string[] = [];
+  readonly triggers: Triggers;
   canaryShare: number | null = null; // `reload --canary`: this reload holds the new generation at that share
   readonly result: Promise<ReloadResult>;
   #settle!: (result: ReloadResult) => void;
 
   constructor(trigger: string) {
     super();
-    this.triggers.push(trigger);
+    this.triggers = new Triggers(trigger);
     this.result = new Promise((resolve) => (this.#settle = resolve));
   }
 
@@ -59,7 +60,7 @@ export class ReloadQueue {
       return run;
     }
     if (this.#next === null) this.#next = new ReloadRun(trigger);
-    else this.#next.triggers.push(trigger);
+    else this.#next.triggers.add(trigger);
     return this.#next;
   }
 
@@ -67,7 +68,7 @@ export class ReloadQueue {
   async cancelPending(result: Omit<ReloadResult, 'trigger'>): Promise<void> {
     const next = this.#next;
     this.#next = null;
-    if (next) next.settle({ ...result, trigger: next.triggers.join(', ') });
+    if (next) next.settle({ ...result, trigger: String(next.triggers) });
     if (this.#running) await this.#running.result;
   }
 
@@ -79,7 +80,7 @@ export class ReloadQueue {
     const startedAt = this.#clock.now();
     const failed = (error: unknown): ReloadResult => ({
       outcome: 'failed', generation: null, reason: `reload failed: ${error instanceof Error ? error.message : String(error)}`,
-      lastLines: [], trigger: run.triggers.join(', '), release: null, startedAt, durationMs: this.#clock.now() - startedAt,
+      lastLines: [], trigger: String(run.triggers), release: null, startedAt, durationMs: this.#clock.now() - startedAt,
     });
     void this.#execute(run).catch(failed).then((result) => {
       run.settle(result);

@@ -1,9 +1,12 @@
 import type { Logger } from '../../log.js';
-import { formatDuration, loadConfig, RESTART_ONLY_KEYS, RESTART_ONLY_REASONS, type SupervisorConfig } from '../../config/index.js';
+import type { SupervisorConfig } from '../../config/index.js';
+import { formatDuration } from '../../config/duration.js';
+import { RESTART_ONLY_KEYS, RESTART_ONLY_REASONS } from '../../config/restart-only.js';
 import { describeRelease, type Release } from '../generation/release.js';
 import { WorkerNotReady, type Generation } from '../generation/generation.js';
 import { FULL_WEIGHT } from '../sockets/steering.js';
 import type { Listeners } from '../sockets/plan.js';
+import { withOsError } from './os-error.js';
 import { SlowStart } from './slow-start.js';
 import type { ReloadResult, ReloadRun } from './queue.js';
 import type { Clock } from '../clock.js';
@@ -35,6 +38,8 @@ export interface ReloadHost {
   readonly stopping: AbortSignal;
   readonly log: Logger;
   readonly clock: Clock;
+  /** reads and validates the config file (in a child process, in the daemon) */
+  readConfig(file: string): Promise<SupervisorConfig>;
   newGeneration(config: SupervisorConfig, release: Release): Generation;
   begin(next: SupervisorConfig): void;
   adopt(serving: Generation, config: SupervisorConfig): void;
@@ -85,6 +90,7 @@ export class Reload {
   #step: ReloadStep | 'settled' = 'prepare';
   #release: Release | null = null;
   #candidate: Generation | null = null;
+  #config: SupervisorConfig | null = null; // the config the candidate runs, once read
   #committed = false; // the candidate is the serving generation
   #shift: { ramp: SlowStart; status: SlowStartStatus } | null = null; // a slow start under way
   readonly #rollback = new AbortController(); // `supervisor rollback` while this reload runs
@@ -133,11 +139,12 @@ export class Reload {
   async run(): Promise<ReloadResult> {
     let plan: Plan | string;
     try {
-      plan = this.#prepare();
+      plan = await this.#prepare();
     } catch (error) {
       return this.#finish('failed', null, `reload failed in step prepare: ${describe(error)} (nothing was changed)`);
     }
     if (typeof plan === 'string') return this.#finish('refused', null, plan);
+    this.#config = plan.config;
     this.#host.begin(plan.config);
     try {
       return await this.#handOver(plan);
@@ -160,11 +167,11 @@ export class Reload {
 
   // Reads the config again and checks what a reload can apply. Returns the refusal's reason, or
   // what the new generation will run.
-  #prepare(): Plan | string {
+  async #prepare(): Promise<Plan | string> {
     this.#enter('prepare');
     let config: SupervisorConfig;
     try {
-      config = loadConfig(this.#host.configFile);
+      config = await this.#host.readConfig(this.#host.configFile);
     } catch (error) {
       return `config rejected, nothing was changed: ${(error as Error).message}`;
     }
@@ -336,9 +343,11 @@ export class Reload {
       await this.#attempt(`finish draining generation ${previous.id}`, () => previous.retire());
     }
     const lastLines = error instanceof WorkerNotReady ? error.lastLines : [];
-    if (unfit && candidate) return this.#finish('rolled-back', candidate.id, `generation ${candidate.id}: ${describe(error)}`, lastLines);
+    // An OS error (EMFILE, EAGAIN) says which call failed and what to raise, with the numbers.
+    const cause = withOsError(describe(error), error, this.#config ?? this.#previousConfig);
+    if (unfit && candidate) return this.#finish('rolled-back', candidate.id, `generation ${candidate.id}: ${cause}`, lastLines);
     const kept = step === 'retire' ? `generation ${candidate?.id} serves` : `generation ${previous.id} kept serving${candidate ? `, generation ${candidate.id} was stopped` : ''}`;
-    return this.#finish('failed', candidate?.id ?? null, `reload failed in step ${step}: ${describe(error)} (${kept})`);
+    return this.#finish('failed', candidate?.id ?? null, `reload failed in step ${step}: ${cause} (${kept})`);
   }
 
   // A clean-up that fails is logged, never thrown: the failure being handled is the one to report.
@@ -373,7 +382,7 @@ export class Reload {
   }
 
   #finish(outcome: ReloadResult['outcome'], generation: number | null, reason: string | null, lastLines: string[] = []): ReloadResult {
-    const trigger = this.#run.triggers.join(', ');
+    const trigger = String(this.#run.triggers);
     return { outcome, generation, reason, lastLines, trigger, release: this.#release, startedAt: this.#startedAt, durationMs: this.#host.clock.now() - this.#startedAt };
   }
 }

@@ -1,0 +1,136 @@
+// What the commands that talk to the daemon, and check, do once their arguments are read: one
+// implementation, whether yargs or the quick parser read them. Only light modules load here; the
+// config's validation (zod, yaml) loads when a command reads a config, never for --socket alone.
+import path from 'node:path';
+import { request, NoDaemonError } from '../control/client.js';
+import type { Command, DaemonStatus, EventFrame, ResultFrame } from '../control/protocol.js';
+import { ExitCode } from '../control/exit-codes.js';
+import { defaultClientSocket } from '../config/control.js';
+import { formatDuration, parseDuration } from '../config/duration.js';
+import { parsePercent } from '../config/percent.js';
+import type { SupervisorConfig } from '../config/index.js';
+
+export interface TargetArgs {
+  config?: string | undefined;
+  socket?: string | undefined;
+  json?: boolean | undefined;
+}
+
+export function fail(code: number, message: string): never {
+  process.stderr.write(`supervisor: ${message}\n`);
+  process.exit(code);
+}
+
+export async function loadOrExit(file: string, checkFilesystem = true): Promise<SupervisorConfig> {
+  const { ConfigError, loadConfig } = await import('../config/index.js');
+  try {
+    return loadConfig(path.resolve(file), { checkFilesystem });
+  } catch (error) {
+    if (error instanceof ConfigError) fail(ExitCode.usage, error.message);
+    fail(ExitCode.usage, `cannot load config ${file}: ${(error as Error).message}`);
+  }
+}
+
+// The daemon's control socket: --socket, else the one the config names, else the default the
+// config would get if it sat in the current directory as supervisor.yaml.
+export async function controlPath(args: TargetArgs): Promise<string> {
+  if (args.socket) return path.resolve(args.socket);
+  if (args.config) return (await loadOrExit(args.config, false)).control;
+  return defaultClientSocket();
+}
+
+export async function ask(args: TargetArgs, command: Command, onEvent?: (event: EventFrame) => void): Promise<ResultFrame> {
+  const socket = await controlPath(args);
+  try {
+    return await request(socket, { command }, onEvent);
+  } catch (error) {
+    if (error instanceof NoDaemonError) fail(ExitCode.notRunning, error.message);
+    fail(ExitCode.system, (error as Error).message);
+  }
+}
+
+// A --timeout/--interval value: a duration such as 30s or 500ms, at least min.
+export function durationOption(name: string, text: string, minMs: number): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (error) {
+    fail(ExitCode.usage, `--${name}: ${(error as Error).message}`);
+  }
+  if (ms < minMs) fail(ExitCode.usage, `--${name} ${text} is too short: give at least ${formatDuration(minMs)}`);
+  return ms;
+}
+
+export function finish(result: ResultFrame, json: boolean, text?: string): never {
+  if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else if (result.ok) process.stdout.write(`${text ?? result.message}\n`);
+  else process.stderr.write(`supervisor: ${result.message}\n`);
+  process.exit(result.code);
+}
+
+// The daemon in the foreground until it stops; exits with its code.
+export async function run(args: { config: string; subreaper: boolean; 'log-format'?: string | undefined }): Promise<never> {
+  const { createLogger, flushLogs, LOG_FORMATS } = await import('../log.js');
+  const format = args['log-format'];
+  if (format !== undefined && !(LOG_FORMATS as readonly string[]).includes(format)) {
+    fail(ExitCode.usage, `--log-format ${format}: write one of ${LOG_FORMATS.join(', ')}`);
+  }
+  const { runDaemon, takeActivationFds } = await import('../daemon/index.js');
+  const file = path.resolve(args.config);
+  const activated = takeActivationFds();
+  const config = await loadOrExit(file);
+  const options = format === undefined ? {} : { format: format as (typeof LOG_FORMATS)[number] };
+  const log = createLogger(1, options);
+  const code = await runDaemon({ configFile: file, config, log, workerOutput: { stdout: log, stderr: createLogger(2, options) }, activated, subreaper: args.subreaper });
+  await flushLogs(1000); // lines a slow reader has not taken yet; a stalled one loses them
+  process.exit(code);
+}
+
+export async function check(args: { config: string; json: boolean }): Promise<never> {
+  const config = await loadOrExit(args.config);
+  const { fdLimitWarning } = await import('../config/fd-budget.js');
+  const fdWarning = fdLimitWarning(config);
+  const warnings = fdWarning === null ? [] : [`a reload may run out of file descriptors: ${fdWarning}`];
+  if (args.json) {
+    process.stdout.write(`${JSON.stringify({ ok: true, config, warnings })}\n`);
+  } else {
+    for (const warning of warnings) process.stderr.write(`supervisor: warning: ${warning}\n`);
+    process.stdout.write(
+      `config ${config.file} is valid: ${config.workers} worker(s) of ${config.command.join(' ')} on ` +
+        `${config.listen.map((a) => a.text).join(', ')} (socket ${config.socket}, ready ${config.ready.kind} within ` +
+        `${formatDuration(config.ready.timeoutMs)}, drain ${config.drain.signal} then SIGKILL after ${formatDuration(config.drain.timeoutMs)}); control ${config.control}\n`,
+    );
+  }
+  process.exit(ExitCode.ok);
+}
+
+export async function reload(args: TargetArgs & { wait: boolean; timeout?: string | undefined; canary?: string | undefined }): Promise<never> {
+  const timeoutMs = args.timeout === undefined ? null : durationOption('timeout', args.timeout, 1);
+  const canary = args.canary === undefined ? null : parsePercent(args.canary);
+  if (canary === null && args.canary !== undefined) fail(ExitCode.usage, `--canary ${args.canary}: write a percentage above 0% and below 100%, such as 10%`);
+  const { runReload } = await import('./reload-command.js');
+  process.exit(await runReload({ socket: await controlPath(args), json: args.json ?? false, wait: args.wait, timeoutMs, canary }));
+}
+
+// supervisor promote / rollback: one request, its verdict as the exit code.
+export async function decide(args: TargetArgs, command: 'promote' | 'rollback'): Promise<never> {
+  finish(await ask(args, command), args.json ?? false);
+}
+
+export async function status(args: TargetArgs & { watch: boolean; interval: string }): Promise<never> {
+  if (args.watch) {
+    const intervalMs = durationOption('interval', args.interval, 100);
+    const { watchStatus } = await import('./status-watch.js');
+    process.exit(await watchStatus({ socket: await controlPath(args), json: args.json ?? false, intervalMs }));
+  }
+  const result = await ask(args, 'status');
+  if (args.json) finish({ ...result, data: result.data }, true);
+  if (!result.ok) finish(result, false);
+  const { renderStatus } = await import('./render.js');
+  process.stdout.write(`${renderStatus(result.data as DaemonStatus)}\n`);
+  process.exit(ExitCode.ok);
+}
+
+export async function stop(args: TargetArgs): Promise<never> {
+  finish(await ask(args, 'stop'), args.json ?? false);
+}
