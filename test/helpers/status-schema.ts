@@ -62,6 +62,25 @@ export const statusSchema = z.strictObject({
   eventSubscribers: z.number().int().min(0),
   droppedLogLines: z.number().int().min(0),
   slowStart: z.strictObject({ generation: z.number().int().min(1), from: z.number().int().min(1), share: z.number().gt(0).max(1), remainingMs: z.number().int().min(0) }).nullable(),
+  canary: z.strictObject({ generation: z.number().int().min(1), from: z.number().int().min(1), share: z.number().gt(0).lt(1), remainingMs: z.number().int().min(0), onExpiry: z.enum(['rollback', 'promote']) }).nullable(),
+  bake: z.strictObject({
+    generation: z.number().int().min(1),
+    previous: z.number().int().min(1),
+    endsAt: z.iso.datetime(),
+    remainingMs: z.number().int().min(0),
+    previousRssBytes: z.number().int().min(0),
+    exits: z.number().int().min(0),
+    maxExits: z.number().int().min(0),
+  }).nullable(),
+  lastRollback: z.strictObject({
+    generation: z.number().int().min(1),
+    from: z.number().int().min(1),
+    reason: z.string(),
+    automatic: z.boolean(),
+    at: z.iso.datetime(),
+    steeredMs: z.number().int().min(0),
+    durationMs: z.number().int().min(0).nullable(),
+  }).nullable(),
   warming: z.strictObject({
     priority: z.strictObject({ mechanism: z.enum(['autogroup', 'nice', 'none']), reason: z.string(), nice: z.number().int().min(0).max(19), rampMs: z.number().int().min(0) }),
     warmup: z.strictObject({
