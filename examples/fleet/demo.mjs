@@ -9,6 +9,8 @@
 // --quick      fewer client loops and one timed reload each way (what the integration test runs)
 // --json       also print the report as one JSON line, last
 // --lb-keep-alive   render haproxy.cfg without `option http-server-close` (to compare reload times)
+// --light      a light load (2 loops, 100 ms apart): HAProxy's pooled connections then sit idle
+// --reloads=N  how many timed reloads of web1 each way (default 3, --quick 1)
 // Needs root, iproute2 (`ip netns`), haproxy and ansible-core:
 //   apt-get install -y --no-install-recommends haproxy ansible-core
 import { spawn } from 'node:child_process';
@@ -28,8 +30,11 @@ const LB_URL = 'http://127.0.0.1:8080/';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
-const loops = quick ? 2 : 8;
-const timedReloads = quick ? 1 : 3;
+const light = args.has('--light');
+const loops = quick || light ? 2 : 8;
+const pauseMs = light ? 100 : 5;
+const reloadsArg = process.argv.find((arg) => arg.startsWith('--reloads='));
+const timedReloads = reloadsArg ? Number(reloadsArg.slice('--reloads='.length)) : quick ? 1 : 3;
 const serverClose = !args.has('--lb-keep-alive');
 
 const prefix = `rsfleet${process.pid}-`;
@@ -151,7 +156,7 @@ async function waitFor(what, check, timeoutMs) {
 // ---- load client -------------------------------------------------------------------------------
 
 function startClient(ns, url, logFile) {
-  const child = startIn(ns, [process.execPath, path.join(here, 'load-client.mjs'), url, String(loops)], logFile, { stdoutIsData: true });
+  const child = startIn(ns, [process.execPath, path.join(here, 'load-client.mjs'), url, String(loops), String(pauseMs)], logFile, { stdoutIsData: true });
   const pending = [];
   readline.createInterface({ input: child.stdout }).on('line', (line) => pending.shift()?.(JSON.parse(line)));
   const ask = (command) => new Promise((resolve, reject) => {

@@ -1,5 +1,5 @@
 // A load client with no retries: every request that does not come back 200 counts as failed.
-//   node load-client.mjs URL [LOOPS]
+//   node load-client.mjs URL [LOOPS] [PAUSE_MS]
 // LOOPS request loops run at once, one request at a time each: the odd ones on one keep-alive
 // connection, the even ones on a new connection per request. Commands on stdin, answers on stdout
 // as one JSON line each:
@@ -8,14 +8,16 @@
 import http from 'node:http';
 import readline from 'node:readline';
 
-const [url, loopsText = '8'] = process.argv.slice(2);
+const [url, loopsText = '8', pauseText = '5'] = process.argv.slice(2);
 if (!url) {
   console.error('load-client: no URL given: run it as `node load-client.mjs http://127.0.0.1:8080/ [LOOPS]`.');
   process.exit(2);
 }
 const loops = Number(loopsText);
 const REQUEST_TIMEOUT_MS = 15_000;
-const PAUSE_MS = 5; // between one loop's requests: about 150 req/s per loop on loopback, not a CPU hog
+// Between one loop's requests: 5 ms gives some 100-150 req/s per loop on loopback, not a CPU hog;
+// 100 ms a light load, where a balancer's pooled connections sit idle between requests.
+const PAUSE_MS = Number(pauseText);
 
 const counts = { ok: 0, failed: 0, failures: {}, versions: {} };
 let stopping = false;
