@@ -85,6 +85,18 @@ export class LoadClient {
   }
 }
 
+/** Both kinds of client at once (a new connection per request, and keep-alive), started. */
+export function startMixedLoad(port: number, concurrency = 4): LoadClient[] {
+  const clients = [new LoadClient({ port, mode: 'new-connection', concurrency }), new LoadClient({ port, mode: 'keep-alive', concurrency })];
+  for (const client of clients) client.start();
+  return clients;
+}
+
+/** Stops every client after its current request; their reports. */
+export function stopLoad(clients: LoadClient[]): Promise<LoadReport[]> {
+  return Promise.all(clients.map((client) => client.stop()));
+}
+
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);

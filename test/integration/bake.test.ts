@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { request } from '../../src/control/client.js';
 import type { DaemonStatus } from '../../src/control/protocol.js';
 import { Daemon, exampleApp, fixture, get, isAlive, waitFor } from '../helpers/harness.js';
-import { LoadClient, type LoadReport } from '../helpers/load.js';
+import { startMixedLoad as startLoad, stopLoad, type LoadClient } from '../helpers/load.js';
 
 const base = {
   workers: 2,
@@ -16,16 +16,7 @@ const base = {
 };
 const good = (version: string, bake: unknown = '30s') => ({ ...base, command: ['node', exampleApp], env: { APP_VERSION: version }, bake });
 
-function startLoad(port: number): LoadClient[] {
-  const clients = [new LoadClient({ port, mode: 'new-connection', concurrency: 4 }), new LoadClient({ port, mode: 'keep-alive', concurrency: 4 })];
-  for (const client of clients) client.start();
-  return clients;
-}
-
-async function stopLoad(clients: LoadClient[]): Promise<LoadReport[]> {
-  return Promise.all(clients.map((client) => client.stop()));
-}
-
+// Status on the control socket from this process: quicker than a CLI start on a busy machine.
 async function statusOf(daemon: Daemon): Promise<DaemonStatus> {
   return (await request(daemon.socketPath, { command: 'status' })).data as DaemonStatus;
 }
