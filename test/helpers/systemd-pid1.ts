@@ -99,6 +99,8 @@ export function pid1Problem(binds: string[]): string | null {
   if (init === 'systemd') return 'the host runs systemd as PID 1: a second one would live in its cgroup tree; run this test in a container or VM without systemd';
   for (const bind of binds) {
     if (!existsSync(bind)) return `${bind} does not exist`;
+    // The units run with PrivateTmp=yes: a supervisor installed under /tmp is invisible to its service.
+    if (/^\/(var\/)?tmp\//.test(bind)) return `${bind} is under ${bind.startsWith('/var/') ? '/var/tmp' : '/tmp'}, which the units hide (PrivateTmp=yes): run this test from a checkout elsewhere`;
   }
   if (!process.execPath.startsWith('/usr/')) return `node (${process.execPath}) is not under /usr, the only part of the host's system the container gets`;
   const cgroup = ownCgroup2();
