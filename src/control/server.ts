@@ -7,6 +7,8 @@ import { peerCredentials } from '../native/index.js';
 import { encodeFrame, LineReader, parseRequest, type Frame, type Request } from './protocol.js';
 
 export const REQUEST_TIMEOUT_MS = 10_000;
+// After a cut-off answer, how long a client still sending gets before its connection is destroyed.
+const CUT_OFF_GRACE_MS = 1_000;
 // A client that stops reading (an `events` stream piped into a stalled program) is cut off once
 // this much is waiting to be written to it, so it cannot grow the daemon's memory.
 export const MAX_UNSENT_BYTES = 1024 * 1024;
@@ -128,7 +130,10 @@ export class ControlServer {
     // a byte at a time (a slowloris) is cut off like one that sends nothing.
     const deadline = setTimeout(() => {
       send({ type: 'result', ok: false, code: ExitCode.usage, message: `no request line within ${REQUEST_TIMEOUT_MS} ms: send one JSON line such as {"command":"status"}` });
-      socket.destroy();
+      // end() sends the answer before the close (destroy() at once could drop it when the write was
+      // queued); a client that keeps sending regardless is cut off a moment later.
+      socket.end();
+      setTimeout(() => socket.destroy(), CUT_OFF_GRACE_MS).unref();
     }, REQUEST_TIMEOUT_MS);
     socket.once('close', () => clearTimeout(deadline));
     const reader = new LineReader();
