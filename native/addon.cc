@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #ifndef SO_ATTACH_REUSEPORT_CBPF
 #define SO_ATTACH_REUSEPORT_CBPF 51
@@ -271,6 +273,66 @@ Napi::Value WaitPidNoHang(const Napi::CallbackInfo& info) {
   result.Set("code", WIFEXITED(status) ? Napi::Number::New(env, WEXITSTATUS(status)) : env.Null());
   result.Set("signal", WIFSIGNALED(status) ? Napi::Number::New(env, WTERMSIG(status)) : env.Null());
   return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replacing the program in place (supervisor upgrade).
+
+// fcntl(F_SETFD): whether fd closes on exec. Returns 0 or -errno.
+Napi::Value SetCloexec(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, "setCloexec", 0);
+  bool on = ArgBool(info, "setCloexec", 1);
+  int flags = fcntl(fd, F_GETFD);
+  if (flags < 0) return Errno(info.Env(), errno);
+  return Result(info.Env(), fcntl(fd, F_SETFD, on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC)));
+}
+
+// memfd_create without MFD_CLOEXEC: an anonymous file the next program inherits. Returns the fd
+// or -errno.
+Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
+  std::string name = ArgString(info, "memfdCreate", 0, "a name (string)");
+  return Result(info.Env(), static_cast<int>(syscall(SYS_memfd_create, name.c_str(), 0u)));
+}
+
+// What kind of socket fd is: {domain, type, listening}, or -errno (ENOTSOCK: not a socket).
+Napi::Value SocketKind(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, "socketKind", 0);
+  int domain = 0, type = 0, listening = 0;
+  socklen_t len = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) return Errno(env, errno);
+  len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return Errno(env, errno);
+  len = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) return Errno(env, errno);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("domain", Napi::String::New(env, domain == AF_INET ? "inet" : domain == AF_INET6 ? "inet6" : domain == AF_UNIX ? "unix" : "other"));
+  result.Set("type", Napi::String::New(env, type == SOCK_STREAM ? "stream" : type == SOCK_DGRAM ? "dgram" : "other"));
+  result.Set("listening", Napi::Boolean::New(env, listening != 0));
+  return result;
+}
+
+// execve(2) on the calling (main) thread: the pid, the children and every fd without
+// FD_CLOEXEC stay. Returns -errno only when the exec failed (the program goes on as it was).
+Napi::Value Execve(const Napi::CallbackInfo& info) {
+  std::string file = ArgString(info, "execve", 0, "a file path (string)");
+  std::vector<std::string> strings[2];
+  for (size_t index = 1; index <= 2; index++) {
+    if (info.Length() <= index || !info[index].IsArray()) ThrowArg(info, "execve", index, "an array of strings");
+    Napi::Array array = info[index].As<Napi::Array>();
+    for (uint32_t i = 0; i < array.Length(); i++) {
+      Napi::Value item = array.Get(i);
+      if (!item.IsString()) ThrowArg(info, "execve", index, "an array of strings");
+      strings[index - 1].push_back(item.As<Napi::String>().Utf8Value());
+    }
+  }
+  std::vector<char*> argv, envp;
+  for (auto& text : strings[0]) argv.push_back(const_cast<char*>(text.c_str()));
+  for (auto& text : strings[1]) envp.push_back(const_cast<char*>(text.c_str()));
+  argv.push_back(nullptr);
+  envp.push_back(nullptr);
+  execve(file.c_str(), argv.data(), envp.data());
+  return Errno(info.Env(), errno);
 }
 
 // prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented to this process instead of
@@ -527,6 +589,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials));
   exports.Set("watchReadable", Napi::Function::New(env, WatchReadable));
   exports.Set("unwatch", Napi::Function::New(env, Unwatch));
+  exports.Set("setCloexec", Napi::Function::New(env, SetCloexec));
+  exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate));
+  exports.Set("socketKind", Napi::Function::New(env, SocketKind));
+  exports.Set("execve", Napi::Function::New(env, Execve));
   return exports;
 }
 

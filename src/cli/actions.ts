@@ -9,6 +9,9 @@ import { defaultClientSocket } from '../config/control.js';
 import { formatDuration, parseDuration } from '../config/duration.js';
 import { parsePercent } from '../config/percent.js';
 import type { SupervisorConfig } from '../config/index.js';
+import { HANDOVER_FD_ENV } from '../daemon/upgrade/state.js';
+
+const HELD_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'];
 
 export interface TargetArgs {
   config?: string | undefined;
@@ -70,18 +73,51 @@ export function finish(result: ResultFrame, json: boolean, text?: string): never
 
 // The daemon in the foreground until it stops; exits with its code.
 export async function run(args: { config: string; subreaper: boolean; 'log-format'?: string | undefined }): Promise<never> {
+  // Exec'd by `supervisor upgrade`: the workers already run, so a SIGTERM or SIGHUP that arrives
+  // while this program loads is held and handled once the daemon is up, not the default death.
+  const held: NodeJS.Signals[] = [];
+  const hold = (signal: NodeJS.Signals) => held.push(signal);
+  const upgraded = process.env[HANDOVER_FD_ENV] !== undefined;
+  if (upgraded) for (const signal of HELD_SIGNALS) process.on(signal, hold);
   const { createLogger, flushLogs, LOG_FORMATS } = await import('../log.js');
   const format = args['log-format'];
   if (format !== undefined && !(LOG_FORMATS as readonly string[]).includes(format)) {
     fail(ExitCode.usage, `--log-format ${format}: write one of ${LOG_FORMATS.join(', ')}`);
   }
-  const { runDaemon, takeActivationFds } = await import('../daemon/index.js');
-  const file = path.resolve(args.config);
-  const activated = takeActivationFds();
-  const config = await loadOrExit(file);
+  const { runDaemon, takeActivationFds, takeHandover } = await import('../daemon/index.js');
   const options = format === undefined ? {} : { format: format as (typeof LOG_FORMATS)[number] };
   const log = createLogger(1, options);
-  const code = await runDaemon({ configFile: file, config, log, workerOutput: { stdout: log, stderr: createLogger(2, options) }, activated, subreaper: args.subreaper });
+  let adopted;
+  try {
+    adopted = upgraded ? takeHandover() : null;
+  } catch (error) {
+    log.fatal({ err: error }, `upgrade: ${(error as Error).message}`);
+    await flushLogs(1000);
+    process.exit(ExitCode.system);
+  }
+  const file = adopted ? adopted.configFile : path.resolve(args.config);
+  const activated = adopted ? adopted.activated : takeActivationFds();
+  // After an upgrade, the config in force (its text, handed over), not the file as it is now.
+  let config: SupervisorConfig;
+  try {
+    config = adopted ? (await import('../config/index.js')).parseConfig(adopted.configText, adopted.configFile) : await loadOrExit(file);
+  } catch (error) {
+    // The self-test parsed the same text a moment ago: only a change on disk since (the cwd
+    // removed) gets here, and the workers cannot be kept without a config.
+    log.fatal({ err: error }, `upgrade: the handed-over config no longer parses: ${(error as Error).message}`);
+    await flushLogs(1000);
+    process.exit(ExitCode.system);
+  }
+  for (const signal of HELD_SIGNALS) process.off(signal, hold);
+  const code = await runDaemon({
+    configFile: file,
+    config,
+    log,
+    workerOutput: { stdout: log, stderr: createLogger(2, options) },
+    activated,
+    subreaper: args.subreaper,
+    ...(adopted ? { adopted, heldSignals: held } : {}),
+  });
   await flushLogs(1000); // lines a slow reader has not taken yet; a stalled one loses them
   process.exit(code);
 }
@@ -133,4 +169,10 @@ export async function status(args: TargetArgs & { watch: boolean; interval: stri
 
 export async function stop(args: TargetArgs): Promise<never> {
   finish(await ask(args, 'stop'), args.json ?? false);
+}
+
+export async function upgrade(args: TargetArgs & { node?: string | undefined; timeout: string }): Promise<never> {
+  const timeoutMs = durationOption('timeout', args.timeout, 1000);
+  const { runUpgrade } = await import('./upgrade-command.js');
+  process.exit(await runUpgrade({ socket: await controlPath(args), json: args.json ?? false, node: args.node ?? null, timeoutMs }));
 }

@@ -4,8 +4,8 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ExitCode } from '../control/exit-codes.js';
-import { check, decide, fail, loadOrExit, controlPath, reload, run, status, stop } from './actions.js';
-import { checkOptions, configOption, runOptions, DEFAULT_CONFIG, DEFAULT_UNIT_DIR, reloadOptions, statusOptions, stopOptions, targetOptions } from './options.js';
+import { check, decide, fail, loadOrExit, controlPath, reload, run, status, stop, upgrade } from './actions.js';
+import { checkOptions, configOption, runOptions, DEFAULT_CONFIG, DEFAULT_UNIT_DIR, reloadOptions, statusOptions, stopOptions, targetOptions, upgradeOptions } from './options.js';
 
 export async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
@@ -62,6 +62,12 @@ export async function main(): Promise<void> {
         process.exit(await runLogs({ socket: await controlPath(args), json: args.json, ...query }));
       },
     )
+    .command(
+      'upgrade',
+      'replace the daemon\'s own program (a new package version, a new Node) in place, same pid, without touching its workers; refused during a reload, canary or bake. Exit 0 upgraded, 1 refused or failed (the old daemon serves on)',
+      (y) => y.options(upgradeOptions),
+      (args) => upgrade(args),
+    )
     .command('stop', 'drain every worker and stop the daemon; returns when it has exited', (y) => y.options(stopOptions), (args) => stop(args))
     .command(
       'doctor',
@@ -95,7 +101,7 @@ export async function main(): Promise<void> {
         );
       },
     )
-    .demandCommand(1, 'name a command: run, check, reload, status, events, logs, promote, rollback, stop or doctor (see --help)')
+    .demandCommand(1, 'name a command: run, check, reload, status, events, logs, promote, rollback, upgrade, stop or doctor (see --help)')
     .strict()
     .help()
     .alias('h', 'help')

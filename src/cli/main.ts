@@ -6,6 +6,10 @@ import { ExitCode } from '../control/exit-codes.js';
 import { parseQuick } from './quick-args.js';
 
 async function cli(): Promise<void> {
+  if (process.argv[2] === 'upgrade-self-test') {
+    const { upgradeSelfTest } = await import('./self-test.js');
+    return upgradeSelfTest();
+  }
   const quick = parseQuick(process.argv.slice(2));
   if (quick === null) {
     const { main } = await import('./commands.js');

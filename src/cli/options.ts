@@ -56,6 +56,12 @@ export const statusOptions = {
 
 export const stopOptions = targetOptions;
 
+export const upgradeOptions = {
+  ...targetOptions,
+  node: { type: 'string', describe: 'the node binary the new program runs on (default: the one the daemon runs on now, as it is on disk)', normalize: true },
+  timeout: { type: 'string', default: '60s', describe: 'how long to wait for the upgraded daemon to answer; exit 1 after' },
+} as const satisfies OptionTable;
+
 /**
  * The commands the quick parser takes, with their options. `run` is one of them for the daemon's
  * sake: yargs would stay in its memory for as long as it runs.

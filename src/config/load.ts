@@ -22,6 +22,16 @@ const READ_HINTS: Record<string, string> = {
   ENOTDIR: 'a part of the path is not a directory: pass -c with the path of your config',
 };
 
+// The text each config was parsed from: `supervisor upgrade` hands the text of the config in force
+// to the next program, which parses it with its own code (its defaults, its checks), not the file
+// on disk, which may have changed since the last reload.
+const sources = new WeakMap<SupervisorConfig, string>();
+
+/** The text `config` was parsed from, or null for one made otherwise (a test's). */
+export function configSource(config: SupervisorConfig): string | null {
+  return sources.get(config) ?? null;
+}
+
 export function loadConfig(file: string, options: LoadOptions = {}): SupervisorConfig {
   const absolute = resolve(file);
   let bytes: Buffer;
@@ -94,7 +104,9 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
   if (problems.length > 0 || duplicates.length > 0 || !result.success) {
     throw new ConfigError(absolute, [...duplicates, ...problems.map((problem) => place(source, problem))]);
   }
-  return toConfig(absolute, result.data, { cwd: cwd!.path, control: control!.path, executable: fs.executable, user: user.value });
+  const config = toConfig(absolute, result.data, { cwd: cwd!.path, control: control!.path, executable: fs.executable, user: user.value });
+  sources.set(config, text);
+  return config;
 }
 
 // user:/group: resolved to numbers; only root can start workers as someone else.

@@ -6,8 +6,8 @@
 export const PROTOCOL_VERSION = 1;
 export const MAX_FRAME_BYTES = 64 * 1024;
 
-export type Command = 'status' | 'reload' | 'rollback' | 'promote' | 'stop' | 'ping' | 'events' | 'logs';
-export const COMMANDS: readonly Command[] = ['status', 'reload', 'rollback', 'promote', 'stop', 'ping', 'events', 'logs'];
+export type Command = 'status' | 'reload' | 'rollback' | 'promote' | 'stop' | 'ping' | 'events' | 'logs' | 'upgrade';
+export const COMMANDS: readonly Command[] = ['status', 'reload', 'rollback', 'promote', 'stop', 'ping', 'events', 'logs', 'upgrade'];
 
 /** What `logs` asks for: the last `lines` output lines (of one worker slot, one generation), then, with follow, every new one. */
 export interface LogsQuery {
@@ -23,6 +23,8 @@ export interface Request extends LogsQuery {
   command: Command;
   /** reload only: hold the new generation at this share (0..1, exclusive) of new connections: a canary. */
   canary?: number;
+  /** upgrade only: the node binary the new program runs on (absolute path); default: the daemon's own, as it is on disk now. */
+  node?: string;
 }
 
 // The lifecycle as one catalogue of typed events: the daemon publishes them, `supervisor events`
@@ -62,11 +64,12 @@ export interface LifecycleFields {
   rollback: { gen: number; from: number; reason: string; automatic: boolean; steeredMs: number }; // gen serves again, from drains
   'orphan-reaped': { pid: number; code: number | null; signal: string | null }; // a reparented descendant reaped (PID 1 / subreaper)
   'worker-output-suppressed': { gen: number; worker: number; pid: number; lines: number }; // lines past output_limit in a window that has ended
+  upgraded: { from: string; to: string; durationMs: number }; // supervisor upgrade: the exec'd program took over (same pid, same workers)
 }
 export type LifecycleEventName = keyof LifecycleFields;
 
-/** The events only a control connection sees: `subscribed` (events), `accepted` (reload), `output` and `following` (logs). */
-export type ConnectionEventName = 'subscribed' | 'accepted' | 'output' | 'following';
+/** The events only a control connection sees: `subscribed` (events), `accepted` (reload), `output` and `following` (logs), `upgrading` (upgrade). */
+export type ConnectionEventName = 'subscribed' | 'accepted' | 'output' | 'following' | 'upgrading';
 
 /** Every event name a frame can carry. */
 export type EventName = LifecycleEventName | ReloadPhase | ConnectionEventName;
@@ -111,6 +114,14 @@ export function parseRequest(line: string): ParsedRequest {
   if (command === 'logs') {
     const query = parseLogsQuery(value as Record<string, unknown>);
     return typeof query === 'string' ? { ok: false, message: query } : { ok: true, request: { command, ...query } };
+  }
+  if (command === 'upgrade') {
+    const node = (value as { node?: unknown }).node;
+    if (node === undefined) return { ok: true, request: { command } };
+    if (typeof node !== 'string' || !node.startsWith('/') || node.length > 4096) {
+      return { ok: false, message: `upgrade: node must be the absolute path of a node binary, got ${JSON.stringify(node)?.slice(0, 60)}` };
+    }
+    return { ok: true, request: { command, node } };
   }
   const canary = (value as { canary?: unknown }).canary;
   if (canary === undefined) return { ok: true, request: { command: command as Command } };
@@ -221,6 +232,8 @@ export interface ReloadResultData {
 export interface DaemonStatus {
   schema: typeof PROTOCOL_VERSION;
   pid: number;
+  /** The supervisor's own program: its version and Node, since when it runs, and its last `supervisor upgrade`. Absent from daemons before upgrades. */
+  supervisor?: { version: string; node: string; startedAt: string; upgrades: number; lastUpgrade: { from: string; to: string; at: string; durationMs: number } | null };
   state: string;
   config: string;
   socket: string;

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../log.js';
-import { peerCredentials } from '../native/index.js';
+import { peerCredentials, setCloseOnExec, socketKind } from '../native/index.js';
 import { encodeFrame, LineReader, parseRequest, type Frame, type Request } from './protocol.js';
 
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -36,6 +36,7 @@ export class ControlServer {
   readonly #log: Logger;
   readonly #connections = new Set<net.Socket>();
   readonly #inFlight = new Set<Promise<void>>();
+  #adopted = false;
 
   constructor(path: string, log: Logger, handler: RequestHandler) {
     this.path = path;
@@ -83,6 +84,30 @@ export class ControlServer {
     }
   }
 
+  // Listens on a socket the program before `supervisor upgrade` bound (an fd inherited across the
+  // exec): clients that connected meanwhile wait in its queue and are answered now.
+  async adopt(fd: number): Promise<void> {
+    const kind = socketKind(fd);
+    if (kind.domain !== 'unix' || kind.type !== 'stream' || !kind.listening) {
+      throw new Error(`control socket ${this.path}: the handed-over fd ${fd} is a ${kind.domain} ${kind.type} socket${kind.listening ? '' : ' not listening'}, not the control socket`);
+    }
+    setCloseOnExec(fd, true);
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen({ fd }, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#adopted = true;
+  }
+
+  /** The listening socket's fd (what an upgrade hands over), or null when not listening. */
+  get fd(): number | null {
+    const fd = (this.#server as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+    return typeof fd === 'number' && fd >= 0 ? fd : null;
+  }
+
   // Lets answers already written reach their clients, then closes; a client that does not hang
   // up within a second is cut off.
   async close(): Promise<void> {
@@ -94,6 +119,14 @@ export class ControlServer {
     }, 1000);
     await closed;
     clearTimeout(timer);
+    // Node removes the socket file only for a socket it bound itself, not for an adopted one.
+    if (this.#adopted) {
+      try {
+        unlinkSync(this.path);
+      } catch {
+        // gone already
+      }
+    }
   }
 
   #accept(socket: net.Socket, handler: RequestHandler): void {

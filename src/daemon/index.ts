@@ -8,3 +8,4 @@ export { choosePriorityMechanism, cgroupWeightNote } from './process/priority.js
 export { readSchedulingFacts } from './process/scheduling-facts.js';
 export { agingSteps } from './process/priority-aging.js';
 export { agingPlan } from './generation/warming.js';
+export { takeHandover } from './upgrade/adopt.js';

@@ -14,10 +14,12 @@ export interface DaemonOs {
   shimPath: string; // what every worker is exec'd through (sets LISTEN_PID, the parent-death signal)
   listeners(config: SupervisorConfig, steering: boolean, activated: number[], onSteeringError: (error: Error) => void): Listeners;
   notifySocket(name: string): NotifyEndpoint;
+  adoptNotifySocket(path: string, fd: number): NotifyEndpoint & { readonly fd: number }; // after an upgrade's exec
 }
 
 export interface NotifyEndpoint {
   readonly path: string;
+  readonly fd?: number; // what an upgrade hands over
   onMessage(listener: (message: NotifyMessage) => void): void;
   onError(listener: (error: Error) => void): void;
   close(): void;
@@ -29,4 +31,5 @@ export const realOs: DaemonOs = {
   shimPath,
   listeners: (config, steering, activated, onSteeringError) => new SocketPlan(config, steering, activated, onSteeringError, realClock),
   notifySocket: (name) => NotifySocket.bind(name),
+  adoptNotifySocket: (path, fd) => NotifySocket.adopt(path, fd),
 };

@@ -9,6 +9,15 @@ import { SystemdNotifier } from './ops/systemd.js';
 import { answerRequest } from './ops/control-commands.js';
 import { Sidecars } from './ops/sidecars.js';
 import { restartVerdict, startFailureCode } from './ops/start-failure.js';
+import type { Frame, Request } from '../control/protocol.js';
+import { flushLogs } from '../log.js';
+import { supervisorVersion } from '../version.js';
+import { UpgradeRefused } from './supervisor.js';
+import { HANDOVER_FORMAT, handedOverFds, type Handover, type ProgramIdentity } from './upgrade/state.js';
+import { setCloseOnExec } from '../native/index.js';
+import { execUpgrade, selfTest, upgradeTarget } from './upgrade/exec.js';
+import { checkHandedOverFds, isOwnChild } from './upgrade/adopt.js';
+import { AdoptedChild } from './process/adopted-child.js';
 
 export interface DaemonOptions {
   activated?: number[]; // listeners from systemd socket activation
@@ -17,14 +26,17 @@ export interface DaemonOptions {
   log: Logger;
   workerOutput: { stdout: Logger; stderr: Logger };
   subreaper?: boolean; // PR_SET_CHILD_SUBREAPER: reap orphaned descendants as PID 1 would
+  adopted?: Handover; // exec'd by `supervisor upgrade`: take over what the previous program held
+  heldSignals?: NodeJS.Signals[]; // signals that arrived before the handlers below were installed
 }
 
 // Runs the supervisor in the foreground until it is stopped; resolves with the exit code.
-export async function runDaemon({ configFile, config, log, workerOutput, activated = [], subreaper = false }: DaemonOptions): Promise<number> {
+export async function runDaemon({ configFile, config, log, workerOutput, activated = [], subreaper = false, adopted, heldSignals = [] }: DaemonOptions): Promise<number> {
   let supervisor: Supervisor | null = null;
-  const systemd = new SystemdNotifier({ log }); // sd_notify; a no-op unless NOTIFY_SOCKET is set
+  // sd_notify; a no-op unless NOTIFY_SOCKET is set. After an upgrade the unit is already up.
+  const systemd = new SystemdNotifier({ log, alreadyReady: adopted !== undefined });
   const control = new ControlServer(config.control, log, (request, send, hungUp) =>
-    answerRequest({ supervisor, stop: () => stop('supervisor stop') }, request, send, hungUp),
+    answerRequest({ supervisor, stop: () => stop('supervisor stop'), upgrade: (asked, sendFrame) => upgrade('supervisor upgrade', asked, sendFrame) }, request, send, hungUp),
   );
   const sidecars = new Sidecars(); // metrics/health endpoint, orphan reaper
   let exitCode: ExitCodeValue = ExitCode.ok;
@@ -62,6 +74,52 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
     }, (error: Error) => log.error({ err: error }, `cannot load the release watcher: ${error.message}; reloads still work by SIGHUP or supervisor reload`));
   };
 
+  // `supervisor upgrade` / SIGUSR2: self-test the program on disk, hand everything over, exec it.
+  // Resolves only when it did not happen (refused, or failed with this program still serving):
+  // on success this process is the new program and nothing here runs again.
+  let upgrading = false;
+  const upgrade = async (trigger: string, request: Pick<Request, 'node'>, send: (frame: Frame) => void = () => {}): Promise<void> => {
+    const refuse = (code: ExitCodeValue, message: string) => {
+      log.warn({ trigger }, `upgrade not done: ${message}`);
+      send({ type: 'result', ok: false, code, message });
+    };
+    if (supervisor === null || upgrading) return refuse(ExitCode.failed, upgrading ? 'an upgrade is already in progress' : 'the supervisor is still starting: try again');
+    upgrading = true;
+    const current = supervisor;
+    const from: ProgramIdentity = { version: supervisorVersion(), node: process.version };
+    const requestedAt = Date.now();
+    try {
+      const target = upgradeTarget(request.node);
+      const handover = (): Handover => {
+        const fd = control.fd;
+        if (fd === null) throw new UpgradeRefused('the control socket is not listening');
+        const metricsFd = sidecars.metricsFd;
+        return { format: HANDOVER_FORMAT, from, requestedAt, daemon: current.history, activated, control: { path: control.path, fd }, metrics: metricsFd === null ? null : { fd: metricsFd }, ...current.handover() };
+      };
+      const env = { ...definedOnly(process.env), ...systemd.environment() };
+      const proposed = JSON.stringify(handover()); // refused here when now is not the moment
+      log.info({ trigger, node: target.node, script: target.script }, 'upgrade: checking the new program');
+      send({ type: 'event', event: 'upgrading', time: new Date().toISOString(), phase: 'checking', node: target.node, script: target.script, upgrades: current.history.upgrades });
+      const to = await selfTest(target, proposed, env);
+      const change = `${from.version} (node ${from.node}) -> ${to.version} (node ${to.node})`;
+      log.info({ trigger, from, to }, `upgrade: exec ${change}`);
+      send({ type: 'event', event: 'upgrading', time: new Date().toISOString(), phase: 'exec', from, to, pid: process.pid });
+      systemd.upgrading(change);
+      await flushLogs(1000);
+      // From here to the exec nothing yields to the event loop: the state is what holds at the exec.
+      const state = handover();
+      const failure = execUpgrade(target, state, env);
+      systemd.resumed(current);
+      return refuse(ExitCode.system, `exec ${target.node} failed: ${failure.message}; the running supervisor goes on unchanged`);
+    } catch (error) {
+      if (error instanceof UpgradeRefused) return refuse(ExitCode.failed, `refused: ${error.message}`);
+      return refuse(ExitCode.failed, (error as Error).message);
+    } finally {
+      upgrading = false;
+    }
+  };
+  const onUpgradeSignal = () => void upgrade('SIGUSR2', {});
+
   const onHangup = () => {
     if (supervisor === null) return;
     const run = supervisor.reload('SIGHUP');
@@ -80,10 +138,12 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
   process.on('SIGHUP', onHangup);
   process.on('SIGTERM', onTerminate);
   process.on('SIGINT', onTerminate);
+  process.on('SIGUSR2', onUpgradeSignal);
   process.on('unhandledRejection', onUnhandled);
 
   try {
-    await control.listen();
+    if (adopted) await control.adopt(adopted.control.fd);
+    else await control.listen();
   } catch (error) {
     const code = startFailureCode(error);
     log.fatal({ err: error, control: config.control, exitCode: code }, `cannot open the control socket: ${(error as Error).message}; ${restartVerdict(code)}`);
@@ -93,13 +153,23 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
   }
   try {
     if (subreaper) Sidecars.becomeSubreaper(log);
-    supervisor = new Supervisor(configFile, config, log, workerOutput, { activated });
+    supervisor = new Supervisor(configFile, config, log, workerOutput, { activated, ...(adopted ? { adopted } : {}) });
     systemd.attach(supervisor);
     supervisor.once('stopped', () => finished());
-    supervisor.start();
+    if (adopted) await takeOver(supervisor, adopted);
+    else supervisor.start();
     startWatching(supervisor.config.watch);
     supervisor.on('reloaded', () => startWatching(supervisor!.config.watch));
-    await sidecars.start(supervisor, config, log);
+    await sidecars.start(supervisor, config, log, adopted?.metrics?.fd ?? null);
+    if (adopted) {
+      const to: ProgramIdentity = { version: supervisorVersion(), node: process.version };
+      const record = { from: adopted.from, to, at: Date.now(), durationMs: Date.now() - adopted.requestedAt };
+      supervisor.upgraded(record);
+      const change = `${record.from.version} (node ${record.from.node}) -> ${to.version} (node ${to.node})`;
+      log.info({ from: record.from, to, durationMs: record.durationMs, workers: supervisor.status().generations.flatMap((gen) => gen.workers.map((worker) => worker.pid)) }, `upgraded: ${change}`);
+      systemd.upgraded(supervisor, change);
+    }
+    for (const signal of heldSignals) process.emit(signal, signal);
     log.info({ supervisorPid: process.pid, control: config.control, listen: config.listen.map((a) => a.text), socket: config.socket, workers: config.workers }, 'supervisor running');
     // The limit under systemd is the unit's, not the shell's that ran supervisor check: say it here too.
     const fdWarning = fdLimitWarning(config);
@@ -124,6 +194,29 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
     process.off('SIGHUP', onHangup);
     process.off('SIGTERM', onTerminate);
     process.off('SIGINT', onTerminate);
+    process.off('SIGUSR2', onUpgradeSignal);
     process.off('unhandledRejection', onUnhandled);
   }
+
+  // The exec'd program takes over the previous one's sockets and workers, after checking them.
+  async function takeOver(target: Supervisor, state: Handover): Promise<void> {
+    // For the tests alone: a pause before the take-over, in which a test ends a worker that no
+    // program watches (the old one is gone, this one has not adopted it yet).
+    const holdMs = Number(process.env.SUPERVISOR_TEST_ADOPT_DELAY_MS ?? 0);
+    if (holdMs > 0) {
+      log.warn({ holdMs }, `upgrade: holding ${holdMs} ms before taking over (SUPERVISOR_TEST_ADOPT_DELAY_MS, for tests)`);
+      await new Promise((resolve) => setTimeout(resolve, holdMs));
+    }
+    const problems = checkHandedOverFds(state);
+    if (problems.length > 0) throw new Error(`the handed-over sockets are not what they should be: ${problems.join('; ')}`);
+    // Close-on-exec again, every one: a listener left inheritable would leak into each worker
+    // started from now on and keep a retired socket in the port's group, queueing connections
+    // that nobody accepts.
+    for (const fd of handedOverFds(state)) setCloseOnExec(fd, true);
+    target.adopt(state, (slot) => (isOwnChild(slot.pid) ? new AdoptedChild(slot.pid, slot.stdout, slot.stderr) : null));
+  }
+}
+
+function definedOnly(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }

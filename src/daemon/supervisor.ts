@@ -2,7 +2,11 @@ import { EventEmitter } from 'node:events';
 import { droppedLogLines, type Logger } from '../log.js';
 import type { SupervisorConfig } from '../config/index.js';
 import { loadConfig } from '../config/load.js';
-import { Generation, type GenerationDeps } from './generation/generation.js';
+import { Generation, type GenerationDeps, type SlotHandover } from './generation/generation.js';
+import type { ChildHandle } from './process/os.js';
+import type { Handover, UpgradeRecord } from './upgrade/state.js';
+import { supervisorVersion } from '../version.js';
+import { configSource } from '../config/load.js';
 import { NotifyHub } from './generation/notify-hub.js';
 import { describeRelease, type Release } from './generation/release.js';
 import { MIN_RELOAD_INTERVAL_MS, ReloadQueue, type ReloadResult, type ReloadRun } from './reload/queue.js';
@@ -36,6 +40,15 @@ export interface SupervisorOptions {
   onReloadStep?: (step: ReloadStep) => void; // a test's fault injection
   minReloadIntervalMs?: number; // a follow-up reload starts no sooner than this after the one before
   readConfig?: (file: string) => Promise<SupervisorConfig>; // how a reload reads the config
+  adopted?: Handover; // run by `supervisor upgrade`: take over what the previous program held
+}
+
+/** Why `supervisor upgrade` cannot go ahead now: said to the operator as is. */
+export class UpgradeRefused extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'UpgradeRefused';
+  }
 }
 
 // The one orchestrator. It owns the serving generation, the reload in progress (which owns the
@@ -70,6 +83,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #stopping = new AbortController();
   readonly #clock: Clock;
   #stopped: Promise<void> | null = null;
+  // The daemon's own story across upgrades: when it started (the first program) and its upgrades.
+  #history: { startedAt: number; upgrades: number; lastUpgrade: UpgradeRecord | null };
 
   constructor(configFile: string, config: SupervisorConfig, log: Logger, workerOutput: { stdout: Logger; stderr: Logger }, options: SupervisorOptions = {}) {
     super();
@@ -94,7 +109,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       log.info({ listen: config.listen.map((address) => address.text) }, 'socket activation: the passed listeners are shared by every worker (shared mode)');
     }
     // Wall time here only makes the name unique (a later supervisor under the same pid): no timing hangs on it.
-    this.#notifySocket = os.notifySocket(`@reuseport-supervisor/${process.pid}/${Date.now().toString(36)}`);
+    // After an upgrade, the same socket: workers started before it keep their NOTIFY_SOCKET.
+    this.#notifySocket = options.adopted
+      ? os.adoptNotifySocket(options.adopted.notify.path, options.adopted.notify.fd)
+      : os.notifySocket(`@reuseport-supervisor/${process.pid}/${Date.now().toString(36)}`);
     this.#notifySocket.onMessage((message) => {
       const owner = this.#hub.deliver(message);
       if (owner === null) log.debug({ from: message.pid, text: message.text }, 'notify message from an unknown process ignored');
@@ -116,6 +134,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       priority: this.#priority,
     };
     this.#reloads = new ReloadQueue((run) => this.#runReload(run), options.minReloadIntervalMs, os.clock);
+    this.#history = options.adopted ? { ...options.adopted.daemon } : { startedAt: this.#clock.now(), upgrades: 0, lastUpgrade: null };
+  }
+
+  /** When the daemon started (its first program) and how it was upgraded since. */
+  get history(): { startedAt: number; upgrades: number; lastUpgrade: UpgradeRecord | null } {
+    return this.#history;
+  }
+
+  /** The exec'd program took over: counted in status. */
+  upgraded(record: UpgradeRecord): void {
+    this.#history = { ...this.#history, upgrades: this.#history.upgrades + 1, lastUpgrade: record };
+    this.events.publish('upgraded', { from: `${record.from.version} (node ${record.from.node})`, to: `${record.to.version} (node ${record.to.node})`, durationMs: record.durationMs });
   }
 
   get state(): SupervisorState {
@@ -155,6 +185,54 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     first.on('worker-ready', onReady);
     first.startAll();
     this.#apply('started');
+  }
+
+  /**
+   * Instead of start(), in the program `supervisor upgrade` exec'd: the sockets and the serving
+   * generation the previous program handed over, its workers taken over as they run.
+   */
+  adopt(state: Handover, makeChild: (slot: SlotHandover) => ChildHandle | null): void {
+    this.#sockets.adopt(state.sockets);
+    this.#nextId = state.nextGenerationId;
+    this.#lastReload = state.lastReload;
+    const saved = state.serving;
+    const serving = new Generation(saved.id, this.#config, saved.release, this.#deps, 'serving', saved.startedAt);
+    serving.adoptWorkers(saved, makeChild);
+    this.#serving = serving;
+    this.#apply('started');
+  }
+
+  /**
+   * What `supervisor upgrade` hands to the next program, or UpgradeRefused when now is not the
+   * moment: only a running supervisor whose serving generation is all ready, with no reload,
+   * canary or bake window in progress, hands over (each of those holds timers and a second
+   * generation mid-way, which the next program would have to resume exactly where they stood).
+   */
+  handover(): Pick<Handover, 'sockets' | 'notify' | 'nextGenerationId' | 'lastReload' | 'serving' | 'configFile' | 'configText'> {
+    if (this.#reload !== null || this.#reloads.busy || this.#state === 'reloading') throw new UpgradeRefused('a reload is in progress: wait for it to end (supervisor status), then upgrade');
+    if (this.#state !== 'running') throw new UpgradeRefused(`the supervisor is ${this.#state}: upgrade once it runs with no reload in progress`);
+    if (this.#bake?.open || this.#settlingBakes.size > 0) {
+      throw new UpgradeRefused(`a bake window is open (generation ${this.#bake?.previous.id ?? '?'} kept for a rollback): wait until it ends, or end it with supervisor rollback or a reload, then upgrade`);
+    }
+    const serving = this.#serving;
+    if (serving === null) throw new UpgradeRefused('no generation is serving');
+    const notReady = serving.status().workers.filter((worker) => worker.state !== 'ready');
+    if (notReady.length > 0) {
+      throw new UpgradeRefused(`worker ${notReady.map((worker) => `${worker.slot} (${worker.state})`).join(', ')} of generation ${serving.id} is not ready: upgrade once every worker serves (supervisor status)`);
+    }
+    const configText = configSource(this.#config);
+    if (configText === null) throw new UpgradeRefused('the config in force was not read from a file: restart the daemon instead');
+    const notifyFd = this.#notifySocket.fd;
+    if (notifyFd === undefined) throw new UpgradeRefused('the notify socket cannot be handed over');
+    return {
+      sockets: this.#sockets.snapshot(),
+      notify: { path: this.#notifySocket.path, fd: notifyFd },
+      nextGenerationId: this.#nextId,
+      lastReload: this.#lastReload,
+      serving: serving.handover(),
+      configFile: this.configFile,
+      configText,
+    };
   }
 
   // canaryShare: `reload --canary` (0..1), for this reload only.
@@ -205,9 +283,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     generations.sort((a, b) => a.id - b.id);
     const rollback = this.#lastRollback;
     const shift = this.#reload?.slowStart ?? null;
+    const history = this.#history;
+    const identity = (who: { version: string; node: string }) => `${who.version} (node ${who.node})`;
     return {
       schema: 1,
       pid: process.pid,
+      supervisor: {
+        version: supervisorVersion(),
+        node: process.version,
+        startedAt: new Date(history.startedAt).toISOString(),
+        upgrades: history.upgrades,
+        lastUpgrade: history.lastUpgrade
+          ? { from: identity(history.lastUpgrade.from), to: identity(history.lastUpgrade.to), at: new Date(history.lastUpgrade.at).toISOString(), durationMs: history.lastUpgrade.durationMs }
+          : null,
+      },
       state: this.#state,
       config: this.configFile,
       socket: this.#sockets.mode,

@@ -45,6 +45,11 @@ interface RawWaitStatus {
   code: number | null;
   signal: number | null;
 }
+export interface RawSocketKind {
+  domain: 'inet' | 'inet6' | 'unix' | 'other';
+  type: 'stream' | 'dgram' | 'other';
+  listening: boolean;
+}
 interface RawNotifyMessage extends RawCredentials {
   text: string;
   truncated: boolean;
@@ -72,6 +77,10 @@ interface Addon {
   peerCredentials(fd: number): RawCredentials | number;
   watchReadable(fd: number, callback: (status: number) => void): number;
   unwatch(id: number): number;
+  setCloexec(fd: number, on: boolean): number;
+  memfdCreate(name: string): number;
+  socketKind(fd: number): RawSocketKind | number;
+  execve(file: string, argv: string[], env: string[]): number;
 }
 
 const PACKAGE_NAME = 'reuseport-supervisor';
@@ -298,6 +307,35 @@ export function closeFd(fd: number): void {
   if (isErrno(result)) throw new SyscallError('close', result, { detail: fdDetail(fd) });
 }
 
+/** Whether fd closes on exec (fcntl F_SETFD); throws SyscallError (EBADF: not open). */
+export function setCloseOnExec(fd: number, on: boolean): void {
+  const result = addon().setCloexec(fd, on);
+  if (isErrno(result)) throw new SyscallError('fcntl', result, { detail: `F_SETFD ${on ? 'FD_CLOEXEC' : '0'} ${fdDetail(fd)}` });
+}
+
+/** An anonymous in-memory file (memfd_create) that survives exec; throws SyscallError. */
+export function memfdCreate(name: string): number {
+  const result = addon().memfdCreate(name);
+  if (isErrno(result)) throw new SyscallError('memfd_create', result, { detail: name });
+  return result;
+}
+
+/** The kind of socket fd is; throws SyscallError (ENOTSOCK: not a socket, EBADF: not open). */
+export function socketKind(fd: number): RawSocketKind {
+  const result = addon().socketKind(fd);
+  if (isErrno(result)) throw new SyscallError('getsockopt', result, { detail: `SO_DOMAIN/SO_TYPE ${fdDetail(fd)}` });
+  return result;
+}
+
+/**
+ * Replaces this process's program (execve): same pid, same children, every fd without
+ * FD_CLOEXEC inherited. Returns only on failure, with the SyscallError; the process goes on.
+ */
+export function execProgram(file: string, argv: string[], env: Record<string, string>): SyscallError {
+  const result = addon().execve(file, argv, Object.entries(env).map(([name, value]) => `${name}=${value}`));
+  return new SyscallError('execve', result, { detail: file });
+}
+
 export interface ReapedChild {
   pid: number;
   code: number | null; // exit code, when it exited
@@ -420,6 +458,19 @@ export class NotifySocket {
       throw new SyscallError('bind', fd, { address: target, ...(hint ? { hint } : {}) });
     }
     return new NotifySocket(target, fd);
+  }
+
+  /**
+   * Takes over a bound notify socket this process inherited across exec (supervisor upgrade):
+   * workers started before the exec keep sending to the same name.
+   */
+  static adopt(path: string, fd: number): NotifySocket {
+    const kind = socketKind(fd);
+    if (kind.domain !== 'unix' || kind.type !== 'dgram') {
+      throw new Error(`NotifySocket.adopt: fd ${fd} is a ${kind.domain} ${kind.type} socket, not the unix datagram socket bound to ${path}`);
+    }
+    setCloseOnExec(fd, true);
+    return new NotifySocket(path, fd);
   }
 
   /** The socket's fd (for diagnostics; do not close it, call close()). */

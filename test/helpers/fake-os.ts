@@ -84,6 +84,16 @@ export class FakeListeners implements Listeners {
   sharedFds(): number[] {
     return [];
   }
+  // An upgrade execs a real program over real fds: the reload tests on fakes never ask for one.
+  snapshot(): never {
+    throw new Error('FakeListeners: an upgrade needs real sockets (test/integration/upgrade.test.ts)');
+  }
+  adopt(): never {
+    throw new Error('FakeListeners: an upgrade needs real sockets (test/integration/upgrade.test.ts)');
+  }
+  adoptedSockets(): never {
+    throw new Error('FakeListeners: an upgrade needs real sockets (test/integration/upgrade.test.ts)');
+  }
   forWorker(): WorkerSockets {
     const sockets: WorkerSockets = { fds: [], members: [], owned: true };
     this.routes.set(sockets, { routable: false, weight: 0 });
@@ -146,6 +156,9 @@ export class FakeOs implements DaemonOs {
     return this.listenerSet;
   }
 
+  adoptNotifySocket(): never {
+    throw new Error('FakeOs: an upgrade needs real sockets (test/integration/upgrade.test.ts)');
+  }
   notifySocket(name: string): NotifyEndpoint {
     return {
       path: name,

@@ -11,7 +11,7 @@ import { HealthWatch } from './health.js';
 import { restartDelay, STABLE_AFTER_MS } from './backoff.js';
 import type { NotifyHub } from './notify-hub.js';
 import { QUIESCE_LIMIT_MS, queueDepth, type Listeners, type WorkerSockets } from '../sockets/plan.js';
-import type { ProcessOs } from '../process/os.js';
+import type { ChildHandle, ProcessOs } from '../process/os.js';
 import type { WorkerOutputLog } from '../process/output-log.js';
 import { FULL_WEIGHT } from '../sockets/steering.js';
 import { generationTransitions, transition, type GenerationEvent, type GenerationState } from '../transitions.js';
@@ -31,6 +31,29 @@ export interface GenerationDeps {
   notifySocketPath: string;
   events: LifecycleBus; // lifecycle facts for `supervisor events` and the metrics
   priority: PriorityChoice; // how a warming worker's CPU priority is lowered on this machine
+}
+
+export interface SlotHandover {
+  index: number;
+  pid: number;
+  startedAt: number;
+  readySince: number | null;
+  restarts: number;
+  consecutiveFailures: number;
+  bootFailures: number;
+  crashLooping: boolean;
+  lastExit: string | null;
+  listenFds: number[]; // the supervisor's copies of the worker's listeners (reuseport), in listen order
+  stdout: number | null; // the read ends of its output pipes
+  stderr: number | null;
+}
+
+export interface GenerationHandover {
+  id: number;
+  startedAt: number;
+  release: Release;
+  weight: number;
+  slots: SlotHandover[];
 }
 
 interface Slot {
@@ -92,14 +115,15 @@ export class Generation extends EventEmitter<GenerationEvents> {
 
   readonly release: Release;
 
-  constructor(id: number, config: SupervisorConfig, release: Release, deps: GenerationDeps, initial: GenerationState) {
+  // startedAt: given for a generation an upgrade hands over (it started under the previous program).
+  constructor(id: number, config: SupervisorConfig, release: Release, deps: GenerationDeps, initial: GenerationState, startedAt = deps.clock.now()) {
     super();
     this.id = id;
     this.config = config;
     this.release = release;
     this.cwd = release.path;
     this.#deps = deps;
-    this.startedAt = deps.clock.now();
+    this.startedAt = startedAt;
     this.#state = initial;
     this.#log = deps.log.child({ gen: id });
     this.#log.info({ release: release.path, revision: release.revision, workers: config.workers }, 'generation created');
@@ -231,6 +255,95 @@ export class Generation extends EventEmitter<GenerationEvents> {
     return result;
   }
 
+  /**
+   * What `supervisor upgrade` hands to the next program: each slot's worker (pid, times, counts)
+   * and the fds it needs to carry on (listeners, output pipes). Only for a serving generation
+   * whose workers are all ready: the upgrade refuses otherwise.
+   */
+  handover(): GenerationHandover {
+    return {
+      id: this.id,
+      startedAt: this.startedAt,
+      release: this.release,
+      weight: this.#weight,
+      slots: this.#slots.map((slot) => {
+        const worker = slot.worker;
+        if (!worker?.alive || worker.state !== 'ready') throw new Error(`worker ${slot.index} of generation ${this.id} is ${worker?.state ?? 'not started'}, not ready`);
+        const output = worker.outputFds();
+        return {
+          index: slot.index,
+          pid: worker.pid,
+          startedAt: worker.startedAt,
+          readySince: worker.readySince,
+          restarts: slot.restarts,
+          consecutiveFailures: slot.consecutiveFailures,
+          bootFailures: slot.bootFailures,
+          crashLooping: slot.crashLooping,
+          lastExit: slot.lastExit,
+          listenFds: slot.sockets?.owned ? [...slot.sockets.fds] : [],
+          stdout: output.stdout,
+          stderr: output.stderr,
+        };
+      }),
+    };
+  }
+
+  /**
+   * The serving generation the program before an upgrade handed over: its running workers taken
+   * over as they are. A worker that died meanwhile is a zombie still ours: its exit arrives at
+   * once and the restart policy applies, as it would have.
+   */
+  // makeChild: the handle of a slot's running worker, or null when that pid is no longer this
+  // process's child (it cannot be taken over: the slot gets a new worker).
+  adoptWorkers(state: GenerationHandover, makeChild: (slot: SlotHandover) => ChildHandle | null): void {
+    this.#weight = state.weight;
+    for (const saved of state.slots) {
+      const slot = this.#slots[saved.index - 1];
+      if (!slot) throw new Error(`the handed-over generation ${state.id} has worker ${saved.index}, but the config runs ${this.#slots.length}`);
+      slot.restarts = saved.restarts;
+      slot.consecutiveFailures = saved.consecutiveFailures;
+      slot.bootFailures = saved.bootFailures;
+      slot.crashLooping = saved.crashLooping;
+      slot.lastExit = saved.lastExit;
+      slot.sockets = this.#deps.sockets.adoptedSockets(saved.listenFds);
+      const child = makeChild(saved);
+      if (child === null) {
+        this.#log.error({ worker: slot.index, pid: saved.pid }, `worker ${slot.index} (pid ${saved.pid}) is no longer a child of the supervisor: it cannot be taken over; starting a new one`);
+        slot.restarts++;
+        this.#spawn(slot);
+        continue;
+      }
+      const worker = new Worker({
+        generation: this.id,
+        slot: slot.index,
+        shimPath: this.#deps.shimPath,
+        argv: [this.config.executable, ...this.config.command.slice(1)],
+        cwd: this.cwd,
+        env: {},
+        listenFds: slot.sockets.fds,
+        user: this.config.user,
+        outputLimit: this.config.outputLimit,
+        os: this.#deps.os,
+        clock: this.#deps.clock,
+        adopt: { child, startedAt: saved.startedAt, readySince: saved.readySince },
+      });
+      slot.worker = worker;
+      const log = this.#log.child({ worker: slot.index, pid: worker.pid });
+      log.info({ readySince: saved.readySince === null ? null : new Date(saved.readySince).toISOString() }, 'worker adopted');
+      this.#watchWorker(slot, worker, log);
+      if (worker.state === 'ready') {
+        const first = this.config.listen[0]!;
+        const plan = this.#deps.sockets;
+        const sockets = slot.sockets;
+        this.#watchHealth(slot, worker, {
+          address: first,
+          route: (sourcePort) => plan.addProbe(sockets, sourcePort),
+          ...(sockets.owned ? { queueEmpty: () => (queueDepth(sockets.fds.slice(0, 1)) ?? 0) === 0 } : {}),
+        }, log);
+      }
+    }
+  }
+
   #apply(event: GenerationEvent): void {
     const result = transition(generationTransitions, this.#state, event);
     if (!result.ok) {
@@ -359,8 +472,16 @@ export class Generation extends EventEmitter<GenerationEvents> {
     const warming = new WorkerWarming(worker, config.ready, this.#deps.priority, log, this.#deps.clock);
     slot.warming = warming;
     log.info({ cwd: this.cwd, command: config.command }, 'worker started');
+    this.#deps.events.publish('worker-started', { gen: this.id, worker: slot.index, pid: worker.pid, restart: slot.restarts });
+    const notified = this.#deps.notify.expect(worker.pid);
+    this.#watchWorker(slot, worker, log);
+    this.#bringIntoService(slot, worker, sockets, notified, warming, log);
+  }
+
+  // The worker's events: its state and output to the log, its exit to the restart policy.
+  #watchWorker(slot: Slot, worker: Worker, log: Logger): void {
+    const { config } = this;
     const events = this.#deps.events;
-    events.publish('worker-started', { gen: this.id, worker: slot.index, pid: worker.pid, restart: slot.restarts });
     worker.on('state-change', ({ from, to }) => {
       log.info({ from, to }, 'worker state');
       events.publish('worker-state', { gen: this.id, worker: slot.index, pid: worker.pid, from, to });
@@ -371,12 +492,10 @@ export class Generation extends EventEmitter<GenerationEvents> {
       log.warn({ suppressed: lines, burst: config.outputLimit.burst, intervalMs: config.outputLimit.intervalMs }, `worker output suppressed: ${lines} line(s) past output_limit were counted, not logged`);
       events.publish('worker-output-suppressed', { gen: this.id, worker: slot.index, pid: worker.pid, lines });
     });
-    const notified = this.#deps.notify.expect(worker.pid);
     worker.once('exit', (exit) => {
       this.#deps.notify.forget(worker.pid);
       this.#onExit(slot, worker, log, exit);
     });
-    this.#bringIntoService(slot, worker, sockets, notified, warming, log);
   }
 
   // Ready (by ready.kind), then warmed up (ready.warmup), then routed at normal priority; a worker

@@ -8,11 +8,14 @@ import { streamOutput } from './output-stream.js';
 export interface CommandTarget {
   supervisor: Supervisor | null; // null while the daemon is still starting
   stop(): Promise<void>;
+  // Sends `upgrading` events, and a result only when the upgrade did not happen (on success the
+  // process execs the new program and this connection closes).
+  upgrade(request: Request, send: (frame: Frame) => void): Promise<void>;
 }
 
 // Answers one control request: event frames while it runs, then exactly one result frame whose
 // code is the CLI's exit code.
-export async function answerRequest({ supervisor, stop }: CommandTarget, request: Request, send: (frame: Frame) => void, hungUp: AbortSignal): Promise<void> {
+export async function answerRequest({ supervisor, stop, upgrade }: CommandTarget, request: Request, send: (frame: Frame) => void, hungUp: AbortSignal): Promise<void> {
   if (supervisor === null) {
     send({ type: 'result', ok: false, code: ExitCode.failed, message: 'the supervisor is still starting: try again' });
     return;
@@ -54,6 +57,9 @@ export async function answerRequest({ supervisor, stop }: CommandTarget, request
       return;
     case 'logs':
       await streamOutput(supervisor, request, send, hungUp);
+      return;
+    case 'upgrade':
+      await upgrade(request, send);
       return;
     case 'stop':
       await stop();

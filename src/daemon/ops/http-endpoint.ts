@@ -4,6 +4,7 @@ import type { ListenAddress } from '../../config/index.js';
 import type { DaemonStatus } from '../../control/protocol.js';
 import { healthOf } from './health.js';
 import type { SupervisorMetrics } from './metrics.js';
+import { setCloseOnExec } from '../../native/index.js';
 
 // The supervisor's own HTTP listener (config `metrics:`), never in the workers' data path:
 //   GET /metrics   Prometheus text format
@@ -41,14 +42,23 @@ export class HttpEndpoint {
     });
   }
 
+  /** The listening socket's fd (what an upgrade hands over), or null when not listening. */
+  get fd(): number | null {
+    const fd = (this.#server as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+    return typeof fd === 'number' && fd >= 0 ? fd : null;
+  }
+
   // Binds the address; rejects with the listen error (EADDRINUSE, EACCES) named with the address.
-  listen(): Promise<void> {
+  // inherited: the listener the program before an upgrade held, so health checks see no gap.
+  listen(inherited: number | null = null): Promise<void> {
+    if (inherited !== null) setCloseOnExec(inherited, true);
     return new Promise((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => {
         reject(new Error(`metrics ${this.#address.text}: cannot listen (${error.code ?? error.message}): choose a free port for metrics:, or remove it`, { cause: error }));
       };
       this.#server.once('error', onError);
-      this.#server.listen({ host: this.#address.host, port: this.#address.port, exclusive: true }, () => {
+      const where = inherited === null ? { host: this.#address.host, port: this.#address.port, exclusive: true } : { fd: inherited };
+      this.#server.listen(where, () => {
         this.#server.off('error', onError);
         this.#log.info({ metrics: this.#address.text }, 'metrics and health endpoint listening (/metrics, /healthz, /livez)');
         resolve();

@@ -22,7 +22,8 @@ export class Sidecars {
 
   // Starts the reaper where this process inherits orphans, and the HTTP listener when configured.
   // Rejects when the listener cannot bind; what was started is closed by close().
-  async start(supervisor: Supervisor, config: SupervisorConfig, log: Logger): Promise<void> {
+  // metricsFd: the metrics listener an upgrade handed over, instead of binding the address again.
+  async start(supervisor: Supervisor, config: SupervisorConfig, log: Logger, metricsFd: number | null = null): Promise<void> {
     const role = reaperRole();
     if (role !== null) {
       this.#reaper = new OrphanReaper({ log, events: supervisor.events });
@@ -35,8 +36,13 @@ export class Sidecars {
       const [{ SupervisorMetrics }, { HttpEndpoint }] = await Promise.all([import('./metrics.js'), import('./http-endpoint.js')]);
       this.#metrics = new SupervisorMetrics(supervisor);
       this.#endpoint = new HttpEndpoint(config.metrics, supervisor, this.#metrics, log);
-      await this.#endpoint.listen();
+      await this.#endpoint.listen(metricsFd);
     }
+  }
+
+  /** The metrics listener's fd, for an upgrade to hand over; null without one. */
+  get metricsFd(): number | null {
+    return this.#endpoint?.fd ?? null;
   }
 
   // After the supervisor has stopped: /healthz answered "draining" until here.

@@ -104,6 +104,8 @@ export interface NotifierOptions {
   statusEveryMs?: number;
   /** Margin past the config's own deadlines during which timeouts are still extended. */
   deadlineSlackMs?: number;
+  /** The program `supervisor upgrade` exec'd: systemd already counts the unit as started. */
+  alreadyReady?: boolean;
 }
 
 
@@ -127,15 +129,20 @@ export class SystemdNotifier {
   #reloadAnnounced = false;
   #lastStatus = '';
   #detach: (() => void) | null = null;
+  readonly #consumed: Record<string, string> = {};
 
   constructor(options: NotifierOptions) {
     const env = options.env ?? process.env;
     const socket = env.NOTIFY_SOCKET;
     this.socket = socket !== undefined && socket !== '' ? socket : null;
     this.watchdogMs = this.socket === null ? null : watchdogPingMs(env, options.pid ?? process.pid);
-    delete env.NOTIFY_SOCKET;
-    delete env.WATCHDOG_USEC;
-    delete env.WATCHDOG_PID;
+    for (const name of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'] as const) {
+      if (env[name] !== undefined) this.#consumed[name] = env[name];
+      delete env[name];
+    }
+    // After `supervisor upgrade` the unit is already up: the exec'd program confirms with READY=1
+    // once it has taken over, and no start timeout is extended.
+    this.#ready = options.alreadyReady ?? false;
     this.#log = options.log;
     this.#send = options.send ?? notifySend;
     this.#clock = options.clock ?? monotonicUsec;
@@ -221,6 +228,30 @@ export class SystemdNotifier {
     }
     this.#every(this.#statusEveryMs, refresh);
     if (!this.#ready) this.#startExtending(source, 'starting');
+  }
+
+  /** The variables it took from the environment, for the program an upgrade execs to read again. */
+  environment(): Record<string, string> {
+    return { ...this.#consumed };
+  }
+
+  /**
+   * `supervisor upgrade`: RELOADING=1 before the exec (systemd shows the unit reloading; its
+   * MAINPID stays, the pid does not change), then READY=1 from whichever program serves after:
+   * the new one once it has taken over (upgraded()), or this one if the exec failed (resumed()).
+   */
+  upgrading(detail: string): void {
+    this.notify({ RELOADING: 1, MONOTONIC_USEC: this.#clock(), STATUS: oneLine(`upgrading: ${detail}`, STATUS_MAX) });
+  }
+
+  upgraded(source: NotifierSource, detail: string): void {
+    this.#lastStatus = this.#statusText(source);
+    this.notify({ READY: 1, STATUS: oneLine(`upgraded: ${detail}; ${this.#lastStatus}`, STATUS_MAX) });
+  }
+
+  resumed(source: NotifierSource): void {
+    this.#lastStatus = this.#statusText(source);
+    this.notify({ READY: 1, STATUS: this.#lastStatus });
   }
 
   /** Reports a start that failed (shown by systemctl status until the unit restarts). */

@@ -18,6 +18,9 @@ export interface WorkerSpec {
   outputLimit?: OutputLimit; // lines past it are counted, not forwarded; default: no limit
   os?: ProcessOs; // the real one unless a test drives fake processes
   clock?: Clock; // the real one unless a test runs in virtual time
+  // A worker that is already running (supervisor upgrade): the process the program before the
+  // exec started, taken over as it is instead of spawning one.
+  adopt?: { child: ChildHandle; startedAt: number; readySince: number | null };
 }
 
 export interface WorkerExit {
@@ -56,15 +59,24 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.slot = spec.slot;
     this.#os = spec.os ?? realProcessOs;
     this.#clock = spec.clock ?? realClock;
-    this.startedAt = this.#clock.now();
-    this.#child = this.#os.spawn(spec.shimPath, spec.argv, {
-      cwd: spec.cwd,
-      env: spec.env,
-      stdio: ['ignore', 'pipe', 'pipe', ...spec.listenFds],
-      detached: true, // its own process group, so a drain or kill reaches its helpers too
-      ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
-    });
-    ownChildren.add(this.#child.pid); // libuv reaps it; the orphan reaper must not
+    if (spec.adopt) {
+      this.startedAt = spec.adopt.startedAt;
+      this.#child = spec.adopt.child;
+      if (spec.adopt.readySince !== null) {
+        this.#state = 'ready';
+        this.readySince = spec.adopt.readySince;
+      }
+    } else {
+      this.startedAt = this.#clock.now();
+      this.#child = this.#os.spawn(spec.shimPath, spec.argv, {
+        cwd: spec.cwd,
+        env: spec.env,
+        stdio: ['ignore', 'pipe', 'pipe', ...spec.listenFds],
+        detached: true, // its own process group, so a drain or kill reaches its helpers too
+        ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
+      });
+    }
+    ownChildren.add(this.#child.pid); // libuv (or AdoptedChild) reaps it; the orphan reaper must not
     this.#child.once('error', (error: NodeJS.ErrnoException) => {
       // spawn() itself failed (the shim is missing, the cwd vanished, no fd left for its pipes):
       // report it as an exit, keeping the errno for the reload's reason.
@@ -93,6 +105,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** Output lines suppressed by output_limit so far. */
   get outputSuppressed(): number {
     return this.#output.budget.suppressedTotal;
+  }
+
+  /** The fds of the output pipes (what an upgrade hands to the next program), null where none. */
+  outputFds(): { stdout: number | null; stderr: number | null } {
+    return { stdout: streamFd(this.#child.stdout), stderr: streamFd(this.#child.stderr) };
   }
 
   get pid(): number {
@@ -158,4 +175,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.emit('state-change', { from, to: result.to });
     return true;
   }
+}
+
+// The fd under a pipe stream: Node's net.Socket keeps it on its handle.
+function streamFd(stream: unknown): number | null {
+  const fd = (stream as { _handle?: { fd?: unknown } } | null | undefined)?._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
 }

@@ -18,8 +18,15 @@ export interface WorkerSockets {
 // What a generation and the supervisor use of a SocketPlan: a test gives a stand-in.
 export type Listeners = Pick<
   SocketPlan,
-  'mode' | 'steering' | 'open' | 'forWorker' | 'route' | 'routeMany' | 'addProbe' | 'addProbeBlock' | 'quiesce' | 'release' | 'close' | 'sharedFds'
+  'mode' | 'steering' | 'open' | 'forWorker' | 'route' | 'routeMany' | 'addProbe' | 'addProbeBlock' | 'quiesce' | 'release' | 'close' | 'sharedFds' | 'snapshot' | 'adopt' | 'adoptedSockets'
 >;
+
+// The listening sockets as `supervisor upgrade` hands them to the next program: every fd it holds,
+// and each port's group in the kernel's slot order with what the steering program makes of each.
+export interface SocketsState {
+  shared: number[] | null;
+  groups: { members: { fd: number; routable: boolean; weight: number }[] }[];
+}
 
 // A worker that stops accepting leaves its queue full: a drain waits at most this long (or
 // drain.timeout, if shorter) for a retiring listener's queue to empty.
@@ -73,6 +80,37 @@ export class SocketPlan {
     // start-up with a clear error instead of every worker crash looping.
     for (const fd of openAll(listen, backlog, true)) closeFd(fd);
     if (socket === 'reuseport') this.#groups = listen.map((address) => new ReuseportGroup(address, this.#steering, this.#onSteeringError));
+  }
+
+  snapshot(): SocketsState {
+    return { shared: this.#shared, groups: this.#groups.map((group) => ({ members: group.snapshot() })) };
+  }
+
+  // Instead of open(), in the program an upgrade exec'd: the sockets the previous one held, in the
+  // same group order, so the steering program it attaches means what the kernel's groups hold.
+  adopt(state: SocketsState): void {
+    const { listen } = this.#config;
+    if (state.groups.length !== (this.#config.socket === 'reuseport' && this.#activated.length === 0 ? listen.length : 0)) {
+      throw new Error(`the handed-over state has ${state.groups.length} reuseport group(s) for ${listen.length} listen address(es) in ${this.mode} mode`);
+    }
+    this.#shared = this.#activated.length > 0 ? this.#activated : state.shared;
+    this.#groups = state.groups.map((group, index) => {
+      const adopted = new ReuseportGroup(listen[index]!, this.#steering, this.#onSteeringError);
+      adopted.adopt(group.members);
+      return adopted;
+    });
+  }
+
+  // A worker's sockets after an upgrade: its fds, and their members in the adopted groups.
+  adoptedSockets(fds: number[]): WorkerSockets {
+    const socket = this.mode;
+    if (socket !== 'reuseport') return { fds: this.#shared ?? [], members: [], owned: false };
+    const members = fds.map((fd, index) => {
+      const member = this.#groups[index]?.memberOf(fd);
+      if (!member) throw new Error(`fd ${fd} is not in the handed-over group of ${this.#config.listen[index]?.text ?? `address ${index + 1}`}`);
+      return member;
+    });
+    return { fds, members, owned: true };
   }
 
   forWorker(): WorkerSockets {

@@ -48,6 +48,22 @@ export class ReuseportGroup {
     return member;
   }
 
+  /** The members in slot order, as an upgrade hands them over. */
+  snapshot(): { fd: number; routable: boolean; weight: number }[] {
+    return this.#members.map(({ fd, routable, weight }) => ({ fd, routable, weight }));
+  }
+
+  // The members the program before an upgrade left, in slot order; one attach makes the program
+  // this one computes the one in force (the same as before, unless a probe was under way).
+  adopt(members: { fd: number; routable: boolean; weight: number }[]): void {
+    for (const { fd, routable, weight } of members) this.#members.push({ fd, routable, weight, closed: false });
+    this.commit();
+  }
+
+  memberOf(fd: number): Member | undefined {
+    return this.#members.find((member) => member.fd === fd);
+  }
+
   slotOf(member: Member): number {
     return this.#members.indexOf(member);
   }
