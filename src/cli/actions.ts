@@ -9,7 +9,7 @@ import { defaultClientSocket } from '../config/control.js';
 import { formatDuration, parseDuration } from '../config/duration.js';
 import { parsePercent } from '../config/percent.js';
 import type { SupervisorConfig } from '../config/index.js';
-import { HANDOVER_FD_ENV } from '../daemon/upgrade/state.js';
+import { HANDOVER_FD_ENV } from '../upgrade-env.js';
 
 const HELD_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR2'];
 

@@ -23,6 +23,7 @@ export function renderStatus(status: DaemonStatus, now = Date.now()): string {
   const lines = [
     `supervisor pid ${status.pid}: ${status.state}; socket mode ${status.socket} on ${status.listen.join(', ')}`,
     `config ${status.config}`,
+    ...programLine(status, now),
     `lossless: ${status.lossless.mechanisms.length > 0 ? status.lossless.mechanisms.join(' + ') : 'none'} (${status.lossless.guarantee})`,
   ];
   // A daemon older than the warming fields sends none (schema 1 only adds fields).
@@ -170,7 +171,18 @@ export function renderLifecycleEvent(event: EventFrame): string {
       return `${prefix}: ROLLED BACK from generation ${event.from}${event.automatic ? ' (automatic)' : ''} in ${formatSeconds(Number(event.steeredMs))}: ${event.reason}`;
     case 'worker-output-suppressed':
       return `${prefix}: ${event.lines} output line(s) suppressed (past output_limit)`;
+    case 'upgraded':
+      return `${prefix} supervisor upgraded in place: ${event.from} -> ${event.to} in ${formatSeconds(Number(event.durationMs))}`;
     default:
       return `${prefix} ${event.event} ${JSON.stringify(event)}`;
   }
+}
+
+// The supervisor's own program: absent from daemons older than `supervisor upgrade`.
+function programLine(status: DaemonStatus, now: number): string[] {
+  const program = status.supervisor;
+  if (!program) return [];
+  const upgrade = program.lastUpgrade;
+  const upgraded = upgrade ? `; upgraded ${program.upgrades} time(s), last ${ago(upgrade.at, now)}: ${upgrade.from} -> ${upgrade.to}` : '';
+  return [`supervisor ${program.version} on node ${program.node}, up ${formatSeconds(now - Date.parse(program.startedAt))}${upgraded}`];
 }

@@ -8,7 +8,7 @@ export async function upgradeSelfTest(): Promise<never> {
   try {
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    const { parseHandover } = await import('../daemon/upgrade/state.js');
+    const { parseHandover } = await import('../daemon/index.js');
     const state = parseHandover(Buffer.concat(chunks).toString('utf8'));
     const { parseConfig } = await import('../config/index.js');
     parseConfig(state.configText, state.configFile);

@@ -9,3 +9,4 @@ export { readSchedulingFacts } from './process/scheduling-facts.js';
 export { agingSteps } from './process/priority-aging.js';
 export { agingPlan } from './generation/warming.js';
 export { takeHandover } from './upgrade/adopt.js';
+export { parseHandover } from './upgrade/state.js';

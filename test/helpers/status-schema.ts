@@ -45,6 +45,13 @@ export const reloadSummarySchema = z.strictObject({
 export const statusSchema = z.strictObject({
   schema: z.literal(1),
   pid: z.number().int().positive(),
+  supervisor: z.strictObject({
+    version: z.string().min(1),
+    node: z.string().regex(/^v\d+\.\d+\.\d+/),
+    startedAt: iso,
+    upgrades: z.number().int().min(0),
+    lastUpgrade: z.strictObject({ from: z.string(), to: z.string(), at: iso, durationMs: z.number().int().min(0) }).nullable(),
+  }),
   state: z.enum(['starting', 'running', 'reloading', 'stopping', 'stopped']),
   config: z.string().startsWith('/'),
   socket: z.enum(['reuseport', 'shared', 'self']),

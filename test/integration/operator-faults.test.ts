@@ -187,7 +187,7 @@ test('kill -9 of the supervisor, then a new one on the same config: the stale co
   }
 });
 
-// Objects of one constructor in a V8 heap snapshot (the file the daemon writes on SIGUSR2).
+// Objects of one constructor in a V8 heap snapshot (the file the daemon writes on SIGWINCH).
 function countInSnapshot(file: string, constructor: string): number {
   const snapshot = JSON.parse(readFileSync(file, 'utf8')) as { snapshot: { meta: { node_fields: string[]; node_types: [string[]] } }; nodes: number[]; strings: string[] };
   const fields = snapshot.snapshot.meta.node_fields;
@@ -201,7 +201,7 @@ function countInSnapshot(file: string, constructor: string): number {
 }
 
 test('reloads and crashes leave no old generation or worker in the supervisor\'s memory', async () => {
-  const daemon = await Daemon.start({ config: app('1', { workers: 2 }), env: { NODE_OPTIONS: '--heapsnapshot-signal=SIGUSR2' } });
+  const daemon = await Daemon.start({ config: app('1', { workers: 2 }), env: { NODE_OPTIONS: '--heapsnapshot-signal=SIGWINCH' } });
   try {
     for (let version = 2; version <= 12; version++) {
       daemon.writeConfig(app(String(version), { workers: 2 }));
@@ -225,7 +225,7 @@ test('reloads and crashes leave no old generation or worker in the supervisor\'s
       return status.state === 'running' && status.generations.length === 1 && status.generations[0]!.workers.every((worker) => worker.state === 'ready');
     });
     // A heap snapshot collects garbage first: what it holds is what something still references.
-    process.kill(daemon.pid, 'SIGUSR2');
+    process.kill(daemon.pid, 'SIGWINCH'); // SIGUSR2 is the daemon's upgrade signal
     const file = await waitFor('the heap snapshot', () => {
       const name = readdirSync(daemon.dir).find((entry) => entry.endsWith('.heapsnapshot'));
       if (name === undefined) return undefined;

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 // of the daemon.
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const src = join(root, 'src');
-const LAYERS = ['index.ts', 'run.ts', 'ops', 'supervisor.ts', 'os.ts', 'reload', 'generation', 'process', 'sockets'];
+const LAYERS = ['index.ts', 'run.ts', 'ops', 'supervisor.ts', 'os.ts', 'upgrade', 'reload', 'generation', 'process', 'sockets'];
 const LEAVES = new Set(['transitions.ts', 'events.ts', 'clock.ts']);
 
 function sources(dir: string): string[] {
@@ -52,7 +52,7 @@ test('the CLI reaches the daemon only through src/daemon/index.ts', () => {
   assert.deepEqual(offenders, []);
 });
 
-test('daemon imports only point down the layers: run -> ops -> supervisor -> reload -> generation -> process -> sockets', () => {
+test('daemon imports only point down the layers: run -> ops -> supervisor -> upgrade -> reload -> generation -> process -> sockets', () => {
   const offenders: string[] = [];
   for (const file of sources(join(src, 'daemon'))) {
     const from = layerOf(file)!;

@@ -8,8 +8,7 @@ import type { ReloadResultData } from '../../control/protocol.js';
 
 export const HANDOVER_FORMAT = 1;
 
-/** The environment variable that names the fd of the handed-over state in the exec'd program. */
-export const HANDOVER_FD_ENV = 'SUPERVISOR_UPGRADE_STATE_FD';
+export { HANDOVER_FD_ENV } from '../../upgrade-env.js';
 
 export interface ProgramIdentity {
   version: string; // the package's version
