@@ -12,6 +12,7 @@
  * 1 the supervisor died before the shim armed PDEATHSIG; 100 usage. No output on success.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,25 @@ static void apply_warmup_nice(void) {
   if (nice_value > 0 && nice_value < 20) setpriority(PRIO_PROCESS, 0, nice_value);
 }
 
+/* SUPERVISOR_AUTOGROUP_NICE: with the kernel's autogroup on, the worker's session (a group of its own)
+ * is ranked by the group's nice, not by thread nice values. Written here, before exec, the program's
+ * start-up runs at the warming priority from its first instruction; the supervisor raises it step
+ * by step from there. Best effort: without CAP_SYS_ADMIN the kernel takes one such write per 100 ms
+ * (EAGAIN), and the supervisor's own write follows anyway. */
+static void apply_autogroup_nice(void) {
+  const char *text = getenv("SUPERVISOR_AUTOGROUP_NICE");
+  if (text == NULL) return;
+  int nice_value = atoi(text);
+  unsetenv("SUPERVISOR_AUTOGROUP_NICE");
+  if (nice_value <= 0 || nice_value >= 20) return;
+  int fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  char value[8];
+  int length = snprintf(value, sizeof value, "%d", nice_value);
+  if (write(fd, value, (size_t)length) < 0) { /* best effort */ }
+  close(fd);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fputs("usage: supervisor-shim COMMAND [ARGS...]\n", stderr);
@@ -83,6 +103,7 @@ int main(int argc, char **argv) {
   if (parent_is_gone()) _exit(1);
   if (getenv("LISTEN_FDS") != NULL) set_listen_pid();
   apply_warmup_nice();
+  apply_autogroup_nice();
 
   execvp(argv[1], argv + 1);
 

@@ -11,7 +11,7 @@ import { constants } from 'node:os';
  */
 export const WORKER_ENV_NAMES = [
   'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET',
-  'SUPERVISOR_GENERATION', 'SUPERVISOR_WORKER', 'SUPERVISOR_PID', 'SUPERVISOR_DRAIN_SIGNAL', 'SUPERVISOR_DRAIN_TIMEOUT_MS', 'SUPERVISOR_DRAIN_SPREAD_MS', 'SUPERVISOR_NICE', 'SUPERVISOR_READY_TIMEOUT_MS', 'SUPERVISOR_PARK_SIGNAL',
+  'SUPERVISOR_GENERATION', 'SUPERVISOR_WORKER', 'SUPERVISOR_PID', 'SUPERVISOR_DRAIN_SIGNAL', 'SUPERVISOR_DRAIN_TIMEOUT_MS', 'SUPERVISOR_DRAIN_SPREAD_MS', 'SUPERVISOR_NICE', 'SUPERVISOR_AUTOGROUP_NICE', 'SUPERVISOR_READY_TIMEOUT_MS', 'SUPERVISOR_PARK_SIGNAL',
   'PORT', 'HOST',
 ] as const;
 
@@ -49,6 +49,11 @@ export interface WorkerEnvironmentInput {
   parkSignal?: string | null;
   /** The thread nice value the worker starts at, for it to keep its own threads there; 0: none. */
   nice: number;
+  /**
+   * The autogroup nice the worker's session starts at (the exec shim writes it before the program
+   * runs, so its start-up is at the warming priority from the first instruction); 0 or absent: none.
+   */
+  autogroupNice?: number;
   /** ready.timeout: how long the worker has to be ready (an in-process warm-up stays within it). */
   readyTimeoutMs: number;
 }
@@ -77,6 +82,7 @@ export function workerEnvironment(input: WorkerEnvironmentInput): Record<string,
     ...(input.parkSignal ? { SUPERVISOR_PARK_SIGNAL: input.parkSignal } : {}),
     ...(input.drain.spreadMs > 0 ? { SUPERVISOR_DRAIN_SPREAD_MS: String(input.drain.spreadMs) } : {}),
     ...(input.nice > 0 ? { SUPERVISOR_NICE: String(input.nice) } : {}),
+    ...((input.autogroupNice ?? 0) > 0 ? { SUPERVISOR_AUTOGROUP_NICE: String(input.autogroupNice) } : {}),
     SUPERVISOR_READY_TIMEOUT_MS: String(input.readyTimeoutMs),
     ...(input.listenFds > 0 ? { LISTEN_FDS: String(input.listenFds), LISTEN_FDNAMES: encodeListenFdNames(input.listen) } : {}),
   };

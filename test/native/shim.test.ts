@@ -77,6 +77,20 @@ describe('supervisor-shim', { timeout: 30_000 }, () => {
     assert.equal(outcome.stderr, '');
   });
 
+  const autogroupOn = (() => {
+    try {
+      return readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() === '1';
+    } catch {
+      return false;
+    }
+  })();
+  test('writes SUPERVISOR_AUTOGROUP_NICE to its own autogroup before the exec, and removes it', { skip: autogroupOn ? false : 'the kernel\'s autogroup is off (kernel.sched_autogroup_enabled)' }, async () => {
+    // setsid: a session, and so an autogroup, of its own, as a worker spawned detached has.
+    const outcome = await run('setsid', ['--wait', shimPath, 'sh', '-c', 'cat /proc/self/autogroup; echo ${SUPERVISOR_AUTOGROUP_NICE-unset}'], { SUPERVISOR_AUTOGROUP_NICE: '7', PATH }).exited;
+    assert.equal(outcome.code, 0, outcome.stderr);
+    assert.match(outcome.stdout, /^\/autogroup-\d+ nice 7\nunset\n$/);
+  });
+
   test('leaves LISTEN_PID unset without LISTEN_FDS', async () => {
     const outcome = await run(shimPath, ['sh', '-c', 'echo ${LISTEN_PID-unset}'], { PATH }).exited;
     assert.equal(outcome.stdout, 'unset\n');

@@ -64,7 +64,7 @@ describe('the supervisor writes', () => {
   });
 
   test('every contract name but LISTEN_PID, which only the exec shim can know', () => {
-    const env = workerEnvironment({ ...input, parent: {}, configured: {}, drain: { ...input.drain, spreadMs: 1 }, nice: 1, parkSignal: 'SIGUSR2' });
+    const env = workerEnvironment({ ...input, parent: {}, configured: {}, drain: { ...input.drain, spreadMs: 1 }, nice: 1, autogroupNice: 1, parkSignal: 'SIGUSR2' });
     assert.deepEqual(Object.keys(env).sort(), WORKER_ENV_NAMES.filter((name) => name !== 'LISTEN_PID').sort());
   });
 });

@@ -104,8 +104,11 @@ export function agingPlan(ready: ReadyConfig): { startNice: number; rampMs: numb
  * stops in time (the Node helper takes at most half of it); SUPERVISOR_NICE for the exec shim,
  * which sets thread nice values before exec so every thread inherits them.
  */
-export function warmingEnvironment(mechanism: PriorityMechanism, ready: ReadyConfig): { nice: number; readyTimeoutMs: number } {
-  return { readyTimeoutMs: ready.timeoutMs, nice: mechanism === 'nice' ? ready.nice : 0 };
+// What the exec shim applies before the worker's program runs: its start-up (Node's bootstrap, the
+// first tens of ms of CPU) is then at the warming priority too, not at normal priority until the
+// supervisor's first write lands.
+export function warmingEnvironment(mechanism: PriorityMechanism, ready: ReadyConfig): { nice: number; autogroupNice: number; readyTimeoutMs: number } {
+  return { readyTimeoutMs: ready.timeoutMs, nice: mechanism === 'nice' ? ready.nice : 0, autogroupNice: mechanism === 'autogroup' ? ready.nice : 0 };
 }
 
 function describePriorityError(mechanism: PriorityMechanism, pid: number, wanted: number, error: NodeJS.ErrnoException): string {
