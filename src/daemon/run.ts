@@ -104,10 +104,11 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
       const change = `${from.version} (node ${from.node}) -> ${to.version} (node ${to.node})`;
       log.info({ trigger, from, to }, `upgrade: exec ${change}`);
       send({ type: 'event', event: 'upgrading', time: new Date().toISOString(), phase: 'exec', from, to, pid: process.pid });
-      systemd.upgrading(change);
       await flushLogs(1000);
-      // From here to the exec nothing yields to the event loop: the state is what holds at the exec.
+      // From here to the exec nothing yields to the event loop: the state is what holds at the exec
+      // (taken again: a worker may have exited, or a reload begun, during the self-test).
       const state = handover();
+      systemd.upgrading(change);
       const failure = execUpgrade(target, state, env);
       systemd.resumed(current);
       return refuse(ExitCode.system, `exec ${target.node} failed: ${failure.message}; the running supervisor goes on unchanged`);
