@@ -64,7 +64,7 @@ export async function main(): Promise<void> {
     )
     .command(
       'upgrade',
-      'replace the daemon\'s own program (a new package version, a new Node) in place, same pid, without touching its workers; refused during a reload, canary or bake. Exit 0 upgraded, 1 refused or failed (the old daemon serves on)',
+      'replace the daemon\'s own program (a new package version, a new Node) in place, same pid, without touching its workers; refused during a reload, canary or bake. Exit 0 upgraded; 1 refused, the new program failed its self-test, or it did not answer within --timeout; 111 the exec failed (refused or failed, the old daemon serves on); 3 no daemon',
       (y) => y.options(upgradeOptions),
       (args) => upgrade(args),
     )
