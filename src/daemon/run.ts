@@ -161,7 +161,8 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
     else supervisor.start();
     startWatching(supervisor.config.watch);
     supervisor.on('reloaded', () => startWatching(supervisor!.config.watch));
-    await sidecars.start(supervisor, config, log, adopted?.metrics?.fd ?? null);
+    // Taken over: counted and said before the metrics listener's module loads, so `status` shows
+    // the upgrade as soon as it answers (the listener's queue holds health checks meanwhile).
     if (adopted) {
       const to: ProgramIdentity = { version: supervisorVersion(), node: process.version };
       const record = { from: adopted.from, to, at: Date.now(), durationMs: Date.now() - adopted.requestedAt };
@@ -170,6 +171,7 @@ export async function runDaemon({ configFile, config, log, workerOutput, activat
       log.info({ from: record.from, to, durationMs: record.durationMs, workers: supervisor.status().generations.flatMap((gen) => gen.workers.map((worker) => worker.pid)) }, `upgraded: ${change}`);
       systemd.upgraded(supervisor, change);
     }
+    await sidecars.start(supervisor, config, log, adopted?.metrics?.fd ?? null);
     for (const signal of heldSignals) process.emit(signal, signal);
     log.info({ supervisorPid: process.pid, control: config.control, listen: config.listen.map((a) => a.text), socket: config.socket, workers: config.workers }, 'supervisor running');
     // The limit under systemd is the unit's, not the shell's that ran supervisor check: say it here too.
