@@ -2,7 +2,7 @@
 // to be exec'd proves, in a child process while the old one keeps serving, that it starts, loads
 // every module and the addon, and can read the state it would be handed (the config parsed with
 // its own code). It prints what it is as one JSON line and exits 0; anything else refuses the upgrade.
-import { supervisorVersion } from '../version.js';
+import { supervisorVersion } from '../package.js';
 
 export async function upgradeSelfTest(): Promise<never> {
   try {

@@ -11,7 +11,7 @@ import { Sidecars } from './ops/sidecars.js';
 import { restartVerdict, startFailureCode } from './ops/start-failure.js';
 import type { Frame, Request } from '../control/protocol.js';
 import { flushLogs } from '../log.js';
-import { supervisorVersion } from '../version.js';
+import { supervisorVersion } from '../package.js';
 import { UpgradeRefused } from './supervisor.js';
 import { HANDOVER_FORMAT, handedOverFds, type Handover, type ProgramIdentity } from './upgrade/state.js';
 import { setCloseOnExec } from '../native/index.js';

@@ -5,7 +5,7 @@ import { loadConfig } from '../config/load.js';
 import { Generation, type GenerationDeps, type SlotHandover } from './generation/generation.js';
 import type { ChildHandle } from './process/os.js';
 import type { Handover, UpgradeRecord } from './upgrade/state.js';
-import { supervisorVersion } from '../version.js';
+import { supervisorVersion } from '../package.js';
 import { configSource } from '../config/load.js';
 import { NotifyHub } from './generation/notify-hub.js';
 import { describeRelease, type Release } from './generation/release.js';

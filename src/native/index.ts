@@ -4,12 +4,12 @@
 //
 // The addon is loaded on first use, not at import: `supervisor check`, `doctor` and unit tests
 // import modules that import this one, and they must work (or explain) without a built addon.
-import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { constants as osConstants, endianness } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { packageRoot } from '../package.js';
 import {
   SyscallError,
   errnoName,
@@ -83,25 +83,7 @@ interface Addon {
   execve(file: string, argv: string[], env: string[]): number;
 }
 
-const PACKAGE_NAME = 'reuseport-supervisor';
 
-// Walks up from this file to the package.json named reuseport-supervisor, so the addon is found
-// from dist/src/native (compiled), src/native (run from source) or a nested install alike.
-function findPackageRoot(start: string): string {
-  for (let dir = start; ; dir = dirname(dir)) {
-    try {
-      const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown };
-      if (manifest.name === PACKAGE_NAME) return dir;
-    } catch {
-      // no (readable) package.json here: keep walking
-    }
-    if (dirname(dir) === dir) break;
-  }
-  return resolve(start, '..', '..', '..'); // dist/src/native -> package root
-}
-
-const here = dirname(fileURLToPath(import.meta.url));
-const packageRoot = findPackageRoot(here);
 
 /** Absolute path of the addon binary. */
 export const addonPath: string = join(packageRoot, 'build', 'Release', 'reuseport_supervisor.node');

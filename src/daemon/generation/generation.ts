@@ -331,16 +331,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
       const log = this.#log.child({ worker: slot.index, pid: worker.pid });
       log.info({ readySince: saved.readySince === null ? null : new Date(saved.readySince).toISOString() }, 'worker adopted');
       this.#watchWorker(slot, worker, log);
-      if (worker.state === 'ready') {
-        const first = this.config.listen[0]!;
-        const plan = this.#deps.sockets;
-        const sockets = slot.sockets;
-        this.#watchHealth(slot, worker, {
-          address: first,
-          route: (sourcePort) => plan.addProbe(sockets, sourcePort),
-          ...(sockets.owned ? { queueEmpty: () => (queueDepth(sockets.fds.slice(0, 1)) ?? 0) === 0 } : {}),
-        }, log);
-      }
+      if (worker.state === 'ready') this.#watchHealth(slot, worker, this.#probeTarget(worker, slot.sockets), log);
     }
   }
 
@@ -503,14 +494,7 @@ export class Generation extends EventEmitter<GenerationEvents> {
   #bringIntoService(slot: Slot, worker: Worker, sockets: WorkerSockets, notified: Promise<void>, warming: WorkerWarming, log: Logger): void {
     const { config } = this;
     const plan = this.#deps.sockets;
-    const first = config.listen[0]!;
-    const probe: ProbeTarget = {
-      address: first,
-      route: (sourcePort) => plan.addProbe(sockets, sourcePort),
-      ...(plan.steering ? { routeBlock: (size: number) => plan.addProbeBlock(sockets, size) } : {}),
-      ...(config.socket === 'self' ? { owner: () => groupListensOn(worker.pid, first.port) } : {}),
-      ...(sockets.owned ? { queueEmpty: () => (queueDepth(sockets.fds.slice(0, 1)) ?? 0) === 0 } : {}),
-    };
+    const probe = this.#probeTarget(worker, sockets);
     const warm = waitUntilReady({
       worker,
       ready: config.ready,
@@ -545,6 +529,20 @@ export class Generation extends EventEmitter<GenerationEvents> {
       if (this.#state === 'starting') this.emit('candidate-failed', new WorkerNotReady(worker, new NotReadyError('probe', `could not be put in service: ${error.message}`)));
       else void this.#replace(slot, worker);
     });
+  }
+
+  // How readiness probes, the warm-up and health checks reach this one worker: through its own
+  // socket (a routed source port or block), or, in self mode, by asking who listens on the port.
+  #probeTarget(worker: Worker, sockets: WorkerSockets): ProbeTarget {
+    const plan = this.#deps.sockets;
+    const first = this.config.listen[0]!;
+    return {
+      address: first,
+      route: (sourcePort) => plan.addProbe(sockets, sourcePort),
+      ...(plan.steering ? { routeBlock: (size: number) => plan.addProbeBlock(sockets, size) } : {}),
+      ...(this.config.socket === 'self' ? { owner: () => groupListensOn(worker.pid, first.port) } : {}),
+      ...(sockets.owned ? { queueEmpty: () => (queueDepth(sockets.fds.slice(0, 1)) ?? 0) === 0 } : {}),
+    };
   }
 
   // Liveness checks for a ready worker, through its own socket (steering only: without it a probe

@@ -12,7 +12,7 @@ export function takeHandover(env: NodeJS.ProcessEnv = process.env): Handover | n
   if (text === undefined) return null;
   delete env[HANDOVER_FD_ENV]; // workers and later upgrades must not see it
   const fd = Number(text);
-  if (!Number.isInteger(fd) || fd < 0) throw new Error(`${HANDOVER_FD_ENV}=${text.slice(0, 20)} is not a file descriptor`);
+  if (!Number.isInteger(fd) || fd < 0) throw new Error(`${HANDOVER_FD_ENV}=${text.slice(0, 20)} is not a file descriptor: only supervisor upgrade sets it; unset it and start the daemon again`);
   try {
     const size = fstatSync(fd).size;
     const bytes = Buffer.alloc(size);
