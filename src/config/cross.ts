@@ -1,6 +1,6 @@
 // Rules that relate two keys. They run on the raw values, each key parsed on its own, so a
 // mistake elsewhere in the file does not hide them: every problem is reported in one pass.
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import { formatDuration } from './duration.js';
 import type { PathProblem } from './errors.js';
 import { bakeFields, drainFields, readyFields, restartFields, topFields, warmupFields } from './schema.js';
@@ -157,7 +157,7 @@ function mapping(value: unknown): Record<string, unknown> | undefined {
   return typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
-function valueOf<T>(schema: z.ZodType<T>, value: unknown): T | undefined {
+function valueOf<T>(schema: z.ZodMiniType<T>, value: unknown): T | undefined {
   const result = schema.safeParse(value);
   return result.success ? result.data : undefined;
 }

@@ -1,6 +1,6 @@
 // Field validators as zod schemas with hand-written messages: zod walks the structure and keeps
 // the key path; each field says in its own words what it expected and how to fix the value.
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { formatDuration, parseDuration } from './duration.js';
 import { parsePercent } from './percent.js';
 import { quote } from './quote.js';
@@ -24,12 +24,12 @@ interface FieldSpec<T> {
 
 /** A zod schema running `spec.parse` and reporting each problem at its own path with its value. */
 export function field<T>(spec: FieldSpec<T>) {
-  return z.unknown().transform((value, ctx): T => {
+  return z.transform((value: unknown, ctx): T => {
     let failed = false;
     const report: Report = (message, path = [], atKey = false) => {
       failed = true;
       const at = path.reduce<unknown>((inner, key) => (inner as Record<PropertyKey, unknown> | undefined)?.[key], value);
-      ctx.addIssue({ code: 'custom', message, path: path as (string | number)[], params: { value: at, atKey }, input: at });
+      ctx.issues.push({ code: 'custom', message, path: path as (string | number)[], params: { value: at, atKey }, input: at });
     };
     let result: T | undefined;
     if (value === undefined) {

@@ -2,7 +2,7 @@
 // throwing, so one run of `supervisor check` lists everything to fix.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import { defaultControlPath, socketPathProblem } from './control.js';
 import { crossChecks } from './cross.js';
 import { ConfigError, keyPath, type ConfigProblem, type PathProblem } from './errors.js';
@@ -196,7 +196,7 @@ function workerPath(raw: Record<string, unknown>, values: Partial<ConfigValues>,
 /** Each top-level key parsed alone; a key is present only when its value is valid. */
 function validKeys(raw: Record<string, unknown>): Partial<ConfigValues> {
   const out: Record<string, unknown> = {};
-  for (const [key, schema] of Object.entries(topFields) as [string, z.ZodType][]) {
+  for (const [key, schema] of Object.entries(topFields) as [string, z.ZodMiniType][]) {
     const result = schema.safeParse(raw[key]);
     if (result.success) out[key] = result.data;
   }

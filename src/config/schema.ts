@@ -1,6 +1,6 @@
 // The shape of the config file: every key, its type, range and default. Checks that relate two
 // keys live in cross.ts; checks that touch the filesystem live in filesystem.ts.
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { parseListenAddress } from './address.js';
 import { WORKER_ENV_NAMES } from '../worker-contract.js';
 import { byteSize, percentShare, derivedDuration, describe, duration, field, oneOf, wholeNumber, type Report } from './fields.js';
@@ -203,10 +203,11 @@ const optionalPath = (what: string) =>
  */
 function mapping<T extends z.core.$ZodLooseShape>(shape: T, emptyIsDefault: boolean) {
   const absent = Object.fromEntries(Object.keys(shape).map((key) => [key, undefined]));
-  return z.preprocess((value) => {
+  const withAbsentKeys = z.transform((value: unknown) => {
     if (emptyIsDefault && (value === null || value === undefined)) return { ...absent };
     return typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...absent, ...value } : value;
-  }, z.strictObject(shape));
+  });
+  return z.pipe(withAbsentKeys, z.strictObject(shape));
 }
 
 /** A section (`ready:`) may be absent or left empty to take every default. */
@@ -250,7 +251,7 @@ export const readyFields = {
   nice: wholeNumber(0, 19, 0),
   nice_ramp: derivedDuration(0, HOUR, 5 * SECOND, 'half of ready.timeout'),
   // Absent: no warm-up; written (even empty, `warmup:`): every key's default.
-  warmup: section(warmupFields).optional(),
+  warmup: z.optional(section(warmupFields)),
 };
 
 export const drainFields = {
@@ -317,7 +318,10 @@ export const canaryFields = {
 };
 
 // `bake: 60s` is short for `bake: { window: 60s }`.
-const bake = z.preprocess((value) => (typeof value === 'string' ? { window: value } : value), section(bakeFields));
+const bake = z.pipe(
+  z.transform((value: unknown) => (typeof value === 'string' ? { window: value } : value)),
+  section(bakeFields),
+);
 
 // A worker's output lines past `burst` in one `interval` are counted, not forwarded (journald's
 // RateLimitBurst=/RateLimitIntervalSec=, per worker); burst 0 forwards every line.
