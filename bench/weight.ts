@@ -4,13 +4,13 @@
 // across R reloads. Several runs; prints a table per part and writes JSON. Not a test: figures
 // depend on the machine and its load, and nothing here asserts a bound.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from '../src/control/client.js';
 import { cliPath, Daemon, exampleApp, root } from '../test/helpers/harness.js';
-import { rssKb } from './soak/proc.js';
+import { anonKb, rssKb } from './soak/proc.js';
 import { markdownTable, plainTable } from './lib/table.js';
 
 const HELP = `npm run weight -- [flags]
@@ -20,6 +20,7 @@ const HELP = `npm run weight -- [flags]
   --workers N     daemon: workers (default 16)
   --reloads N     daemon: reloads per run (default 100)
   --only PART     cli or daemon (default both)
+  --node-flags S  daemon: its Node options (SUPERVISOR_NODE_FLAGS; "" for Node's defaults; default: the daemon's own)
   --out FILE      JSON report (default bench/results/weight-latest.json)
   --markdown      print the tables as markdown (for docs/benchmarks.md)
 `;
@@ -31,6 +32,7 @@ const { values: flags } = parseArgs({
     workers: { type: 'string', default: '16' },
     reloads: { type: 'string', default: '100' },
     only: { type: 'string' },
+    'node-flags': { type: 'string' },
     out: { type: 'string', default: path.join(root, 'bench/results/weight-latest.json') },
     markdown: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -127,29 +129,48 @@ interface DaemonRow {
   startMb: number;
   afterMb: number;
   maxMb: number;
-  samples: { reloads: number; rssMb: number }[];
+  anonStartMb: number;
+  anonMaxMb: number;
+  nodeFlags: string;
+  samples: { reloads: number; rssMb: number; anonMb: number }[];
 }
 
 async function daemonPart(run: number): Promise<DaemonRow> {
   const daemon = await Daemon.start({
-    config: { workers: WORKERS, command: ['node', exampleApp], ready: { kind: 'notify', timeout: '30s' }, drain: { signal: 'SIGTERM', timeout: '5s' } },
+    // The workers skip the example app's warm-up: what the daemon holds does not depend on it, and
+    // 100 reloads of 16 workers warming up for a second each would take a quarter of an hour.
+    config: { workers: WORKERS, command: ['node', exampleApp], env: { APP_WARMUP_REQUESTS: '0' }, ready: { kind: 'notify', timeout: '30s' }, drain: { signal: 'SIGTERM', timeout: '5s' } },
     keepLine: (raw) => raw.includes('"msg":"all workers ready"'), // the one line start() waits for; the rest would only grow this process
+    ...(flags['node-flags'] === undefined ? {} : { env: { SUPERVISOR_NODE_FLAGS: flags['node-flags'] } }),
   });
+  const nodeFlags = readFileSync(`/proc/${daemon.pid}/cmdline`, 'utf8').split('\0').filter((arg) => arg.startsWith('--')).join(' ');
   const rss = () => rssKb(daemon.pid) / 1024;
+  const anon = () => anonKb(daemon.pid) / 1024;
   const samples: DaemonRow['samples'] = [];
   try {
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    samples.push({ reloads: 0, rssMb: rss() });
+    samples.push({ reloads: 0, rssMb: rss(), anonMb: anon() });
     const every = Math.max(1, Math.floor(RELOADS / 10));
     for (let i = 1; i <= RELOADS; i++) {
       const result = await request(daemon.socketPath, { command: 'reload' });
       if (!result.ok) throw new Error(`reload ${i} ${result.message}`);
-      if (i % every === 0 || i === RELOADS) samples.push({ reloads: i, rssMb: rss() });
+      if (i % every === 0 || i === RELOADS) samples.push({ reloads: i, rssMb: rss(), anonMb: anon() });
     }
   } finally {
     await daemon.stop();
   }
-  return { run, workers: WORKERS, reloads: RELOADS, startMb: samples[0]!.rssMb, afterMb: samples.at(-1)!.rssMb, maxMb: Math.max(...samples.map((s) => s.rssMb)), samples };
+  return {
+    run,
+    workers: WORKERS,
+    reloads: RELOADS,
+    startMb: samples[0]!.rssMb,
+    afterMb: samples.at(-1)!.rssMb,
+    maxMb: Math.max(...samples.map((s) => s.rssMb)),
+    anonStartMb: samples[0]!.anonMb,
+    anonMaxMb: Math.max(...samples.map((s) => s.anonMb)),
+    nodeFlags,
+    samples,
+  };
 }
 
 const fixed = (n: number, digits = 2) => n.toFixed(digits);
@@ -170,8 +191,8 @@ const cliTable = {
   rows: report.cli.map((r) => [String(r.run), r.command, fixed(r.wallS), fixed(r.cpuS), fixed(r.peakMb, 1), fixed(r.wallVsNode), fixed(r.cpuVsNode)]),
 };
 const daemonTable = {
-  head: ['run', 'workers', 'reloads', 'RSS MB at start', 'RSS MB after', 'max RSS MB'],
-  rows: report.daemon.map((r) => [String(r.run), String(r.workers), String(r.reloads), fixed(r.startMb, 1), fixed(r.afterMb, 1), fixed(r.maxMb, 1)]),
+  head: ['run', 'workers', 'reloads', 'node options', 'RSS MB at start', 'RSS MB after', 'max RSS MB', 'anon MB at start', 'max anon MB'],
+  rows: report.daemon.map((r) => [String(r.run), String(r.workers), String(r.reloads), r.nodeFlags || '(none)', fixed(r.startMb, 1), fixed(r.afterMb, 1), fixed(r.maxMb, 1), fixed(r.anonStartMb, 1), fixed(r.anonMaxMb, 1)]),
 };
 const show = flags.markdown ? markdownTable : plainTable;
 process.stdout.write(`machine: ${report.machine.cpus} cpus, node ${report.machine.node}, load ${report.machine.load.map((n) => n.toFixed(2)).join(' ')}; CLI figures are medians of ${SAMPLES} calls\n\n`);

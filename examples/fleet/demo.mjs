@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
-const cli = path.join(repo, 'dist/src/cli/main.js');
+const cli = path.join(repo, 'dist/cli/main.js');
 const appServer = path.join(repo, 'examples/app/server.js');
 const HOSTS = ['web1', 'web2', 'web3'];
 const BROKEN_ON = 'web2';

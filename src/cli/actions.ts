@@ -73,6 +73,8 @@ export function finish(result: ResultFrame, json: boolean, text?: string): never
 
 // The daemon in the foreground until it stops; exits with its code.
 export async function run(args: { config: string; subreaper: boolean; 'log-format'?: string | undefined }): Promise<never> {
+  const { execWithDaemonFlags, DAEMON_NODE_FLAGS } = await import('./daemon-node-flags.js');
+  const exec = execWithDaemonFlags(); // returns only when no exec was needed, or it failed
   // Exec'd by `supervisor upgrade`: the workers already run, so a SIGTERM or SIGHUP that arrives
   // while this program loads is held and handled once the daemon is up, not the default death.
   const held: NodeJS.Signals[] = [];
@@ -87,6 +89,7 @@ export async function run(args: { config: string; subreaper: boolean; 'log-forma
   const { runDaemon, takeActivationFds, takeHandover } = await import('../daemon/index.js');
   const options = format === undefined ? {} : { format: format as (typeof LOG_FORMATS)[number] };
   const log = createLogger(1, options);
+  if (exec !== null) log.warn({ err: exec.failed }, `running with Node's default options: adding the daemon's own (${DAEMON_NODE_FLAGS.join(' ')}) failed: ${exec.failed.message}`);
   let adopted;
   try {
     adopted = upgraded ? takeHandover() : null;

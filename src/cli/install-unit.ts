@@ -28,7 +28,7 @@ const SYSTEMD_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bi
 
 export interface UnitPaths {
   node: string; // absolute path of the node binary
-  cli: string; // absolute path of dist/src/cli/main.js
+  cli: string; // absolute path of dist/cli/main.js (the bundled CLI)
   packageRoot: string; // holds systemd/, docs/, examples/
 }
 

@@ -3,6 +3,7 @@
 // parser and runs with only the modules it uses; anything else (--help, run, doctor, an error to
 // explain) goes to yargs in commands.ts. Neither path loads the daemon unless it runs it.
 import { ExitCode } from '../control/exit-codes.js';
+import { printPrerenderedHelp } from './help-text.js';
 import { parseQuick } from './quick-args.js';
 
 async function cli(): Promise<void> {
@@ -10,6 +11,8 @@ async function cli(): Promise<void> {
     const { upgradeSelfTest } = await import('./self-test.js');
     return upgradeSelfTest();
   }
+  // Beside the bundled CLI (dist/cli/help.json); the help of a tsc-only build comes from yargs.
+  if (printPrerenderedHelp(process.argv.slice(2), new URL('./help.json', import.meta.url))) return;
   const quick = parseQuick(process.argv.slice(2));
   if (quick === null) {
     const { main } = await import('./commands.js');

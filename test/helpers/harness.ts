@@ -11,7 +11,7 @@ import { readStat } from '../../src/daemon/process/proc.js';
 import type { DaemonStatus } from '../../src/control/protocol.js';
 
 export const root = fileURLToPath(new URL('../../../', import.meta.url));
-export const cliPath = path.join(root, 'dist/src/cli/main.js');
+export const cliPath = path.join(root, 'dist/cli/main.js');
 export const fixture = (name: string) => path.join(root, 'dist/test/fixtures', `${name}.js`);
 export const exampleApp = path.join(root, 'examples/app/server.js');
 /** The example worker in C (examples/c/hello-worker.c), built by `npm install` beside the addon. */

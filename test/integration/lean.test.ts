@@ -6,9 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { execa } from 'execa';
-import { cliPath, Daemon, exampleApp } from '../helpers/harness.js';
+import { DAEMON_NODE_FLAGS, DAEMON_NODE_FLAGS_ENV } from '../../src/cli/daemon-node-flags.js';
+import { LIVE_HELP_ENV } from '../../src/cli/help-text.js';
+import { cliPath, Daemon, exampleApp, root } from '../helpers/harness.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'rps-lean-'));
 const hooks = path.join(dir, 'hooks.mjs');
@@ -25,12 +27,21 @@ writeFileSync(register, `import { register } from 'node:module';\nregister(${JSO
 const HEAVY = ['zod', 'yaml', 'pino', 'prom-client', 'chokidar', 'yargs'] as const;
 type Heavy = (typeof HEAVY)[number];
 
+// The CLI is bundled (scripts/bundle.mjs): a loaded chunk stands for the source modules in it,
+// as the bundler's own map says. Anything else loaded stands for itself.
+const bundled = JSON.parse(readFileSync(path.join(root, 'dist/cli/meta.json'), 'utf8')) as { chunks: Record<string, string[]> };
+function sourcesOf(url: string): string[] {
+  if (!url.startsWith('file:')) return [url];
+  const file = path.relative(root, fileURLToPath(url));
+  return bundled.chunks[file] ?? [file];
+}
+
 // The packages and whether any daemon module was loaded, by every process or by one pid.
 function packagesIn(log: string, pid?: number): { packages: Set<string>; daemon: boolean } {
   const rows = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((row) => row.split(' ', 2) as [string, string]);
-  const urls = rows.filter(([of]) => pid === undefined || Number(of) === pid).map(([, url]) => url);
-  const packages = new Set(urls.flatMap((url) => [.../\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.slice(1) ?? []]));
-  return { packages, daemon: urls.some((url) => url.includes('/dist/src/daemon/')) };
+  const sources = rows.filter(([of]) => pid === undefined || Number(of) === pid).flatMap(([, url]) => sourcesOf(url));
+  const packages = new Set(sources.flatMap((source) => [...(/(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(source)?.slice(1) ?? [])]));
+  return { packages, daemon: sources.some((source) => source.includes('dist/src/daemon/')) };
 }
 
 async function loadedBy(args: string[], name: string): Promise<{ packages: Set<string>; daemon: boolean; exitCode: number | undefined }> {
@@ -51,7 +62,8 @@ test('status, reload, stop, check and --help load only what they use, and nothin
     { args: ['reload', '--socket', nobody], exit: 3, uses: [] },
     { args: ['stop', '--json', '--socket', nobody], exit: 3, uses: [] },
     { args: ['check', '-c', config], exit: 0, uses: ['zod', 'yaml'] },
-    { args: ['--help'], exit: 0, uses: ['yargs'] },
+    { args: ['--help'], exit: 0, uses: [] }, // rendered by yargs at build time (dist/cli/help.json)
+    { args: ['reload', '--help'], exit: 0, uses: [] },
     { args: ['status', '--bogus'], exit: 100, uses: ['yargs'] }, // an error to explain: yargs says it
   ];
   for (const [index, item] of cases.entries()) {
@@ -67,15 +79,49 @@ test('the daemon loads no yargs, and metrics and watch only when configured', as
   const log = path.join(dir, 'daemon.log');
   writeFileSync(log, '');
   const daemon = await Daemon.start({ config: { workers: 1, command: ['node', exampleApp] }, launcher: [], env: { LOADED_LOG: log, NODE_OPTIONS: `--import ${register}` } });
+  let daemonCmdline: string[] = [];
   try {
+    daemonCmdline = readFileSync(`/proc/${daemon.pid}/cmdline`, 'utf8').split('\0');
     daemon.writeConfig({ workers: 1, command: ['node', exampleApp], env: { V: '2' } });
     const reload = await daemon.cli('reload');
     assert.equal(reload.exitCode, 0, reload.stderr);
   } finally {
     await daemon.stop();
   }
+  // The daemon exec'd itself once, in place, with its own Node options.
+  const cmdline = daemonCmdline;
+  for (const flag of DAEMON_NODE_FLAGS) assert.ok(cmdline.includes(flag), `the daemon runs without ${flag}: ${cmdline.join(' ')}`);
   // NODE_OPTIONS reaches the children too (the workers): only the daemon's own pid counts.
   const { packages } = packagesIn(log, daemon.pid);
   assert.ok(packages.has('pino'), 'the hook saw the daemon');
   for (const name of ['prom-client', 'chokidar', 'yargs'] as const) assert.equal(packages.has(name), false, `the daemon loads ${name}`);
+});
+
+test('the prerendered --help of every command is the text yargs renders', async () => {
+  const texts = JSON.parse(readFileSync(path.join(root, 'dist/cli/help.json'), 'utf8')) as Record<string, string>;
+  assert.ok(['', 'run', 'check', 'reload', 'status', 'stop'].every((key) => key in texts), `help.json lacks a command: ${Object.keys(texts).join(', ')}`);
+  for (const key of Object.keys(texts)) {
+    const args = key === '' ? ['--help'] : [key, '--help'];
+    const fast = await execa(process.execPath, [cliPath, ...args], { reject: false });
+    const live = await execa(process.execPath, [cliPath, ...args], { reject: false, env: { [LIVE_HELP_ENV]: '1' } });
+    assert.equal(live.exitCode, 0, `supervisor ${args.join(' ')} (yargs): ${live.stderr}`);
+    assert.equal(fast.exitCode, 0, `supervisor ${args.join(' ')}: ${fast.stderr}`);
+    assert.equal(fast.stdout, live.stdout, `supervisor ${args.join(' ')}: the prerendered help differs from yargs'; run npm run build`);
+  }
+});
+
+test('the daemon runs with the Node options its environment asks for, and none added when that is empty', async () => {
+  for (const [asked, expected] of [['', []], ['--max-semi-space-size=2', ['--max-semi-space-size=2']]] as const) {
+    const daemon = await Daemon.start({ config: { workers: 1, command: ['node', exampleApp] }, env: { [DAEMON_NODE_FLAGS_ENV]: asked } });
+    try {
+      const cmdline = readFileSync(`/proc/${daemon.pid}/cmdline`, 'utf8').split('\0');
+      const options = cmdline.slice(1, cmdline.indexOf(cliPath));
+      for (const flag of expected) assert.ok(options.includes(flag), `${DAEMON_NODE_FLAGS_ENV}=${asked}: ${cmdline.join(' ')}`);
+      for (const flag of DAEMON_NODE_FLAGS) if (!(expected as readonly string[]).includes(flag)) assert.ok(!options.includes(flag), `${DAEMON_NODE_FLAGS_ENV}=${asked} added ${flag}: ${cmdline.join(' ')}`);
+      const status = await daemon.cli('status', '--json');
+      assert.equal(status.exitCode, 0, status.stderr);
+    } finally {
+      await daemon.stop();
+    }
+  }
 });

@@ -8,7 +8,7 @@ import { ExitCode, PERMANENT_EXIT_CODES } from '../../src/control/exit-codes.js'
 import { renderUnits, runInstallUnit, unitWord, type UnitPaths } from '../../src/cli/install-unit.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const paths: UnitPaths = { node: '/opt/node 20/bin/node', cli: '/srv/rps/dist/src/cli/main.js', packageRoot: root };
+const paths: UnitPaths = { node: '/opt/node 20/bin/node', cli: '/srv/rps/dist/cli/main.js', packageRoot: root };
 
 // [Section] -> key -> values (a key may repeat), comments dropped.
 function parseUnit(text: string): Map<string, Map<string, string[]>> {
@@ -54,8 +54,8 @@ test('the service unit: Type=notify, reload that waits and fails on rollback, mi
   };
   assert.equal(one('Type'), 'notify');
   assert.equal(one('NotifyAccess'), 'main');
-  assert.equal(one('ExecStart'), '"/opt/node 20/bin/node" /srv/rps/dist/src/cli/main.js run -c /etc/app/supervisor.yaml');
-  assert.equal(one('ExecReload'), '"/opt/node 20/bin/node" /srv/rps/dist/src/cli/main.js reload -c /etc/app/supervisor.yaml');
+  assert.equal(one('ExecStart'), '"/opt/node 20/bin/node" /srv/rps/dist/cli/main.js run -c /etc/app/supervisor.yaml');
+  assert.equal(one('ExecReload'), '"/opt/node 20/bin/node" /srv/rps/dist/cli/main.js reload -c /etc/app/supervisor.yaml');
   assert.equal(one('KillMode'), 'mixed');
   assert.equal(one('Restart'), 'on-failure');
   // Exactly the codes that mean "starting again fails the same way", and never a temporary one.
@@ -82,8 +82,8 @@ test('the template: one app per instance, its config and runtime directory named
   const units = renderUnits({ config: '/etc/app.yaml', socket: false, notifyReload: false }, paths);
   const template = units.find((file) => file.path === 'reuseport-supervisor@.service')!;
   const unit = parseUnit(template.text).get('Service')!;
-  assert.deepEqual(unit.get('ExecStart'), ['"/opt/node 20/bin/node" /srv/rps/dist/src/cli/main.js run -c /etc/reuseport-supervisor/%i.yaml']);
-  assert.deepEqual(unit.get('ExecReload'), ['"/opt/node 20/bin/node" /srv/rps/dist/src/cli/main.js reload -c /etc/reuseport-supervisor/%i.yaml']);
+  assert.deepEqual(unit.get('ExecStart'), ['"/opt/node 20/bin/node" /srv/rps/dist/cli/main.js run -c /etc/reuseport-supervisor/%i.yaml']);
+  assert.deepEqual(unit.get('ExecReload'), ['"/opt/node 20/bin/node" /srv/rps/dist/cli/main.js reload -c /etc/reuseport-supervisor/%i.yaml']);
   assert.deepEqual(unit.get('RuntimeDirectory'), ['reuseport-supervisor/%i']);
   // Everything else as in the single unit.
   const single = parseUnit(units[0]!.text).get('Service')!;

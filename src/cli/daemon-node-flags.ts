@@ -1,0 +1,56 @@
+// The Node options the daemon runs with, whatever started it (npm start, systemd, a shell): `run`
+// execs itself once, in place (same pid, so systemd's MAINPID and a parent's child stay right),
+// when one of them is missing. The daemon is a small, long-lived event loop: V8's defaults are
+// tuned for throughput and cost it memory it never uses (docs/benchmarks.md, "Weight").
+import { execProgram, setCloseOnExec } from '../native/index.js';
+
+/**
+ * - `--max-semi-space-size=1`: the young generation's halves stay at 1 MB instead of growing to
+ *   16 MB (32 MB of RSS) after a burst of worker output; the daemon keeps little per event, so a
+ *   small young generation costs it only more frequent, cheap scavenges.
+ *
+ * Not `--no-opt` (4 MB less of the node binary's code in RSS, pages every node worker shares
+ * anyway): without the optimizing compiler, counting a flooding worker's suppressed lines cost the
+ * daemon 36% of a core where the output limit allows 20% (test/integration/logging.test.ts).
+ */
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1'] as const;
+
+/** Set to an empty string (or any list of node options) to run the daemon with those instead. */
+export const DAEMON_NODE_FLAGS_ENV = 'SUPERVISOR_NODE_FLAGS';
+
+/** The flags to add to `execArgv`: those the environment (or the default list) asks for and it lacks. */
+export function missingFlags(execArgv: readonly string[], fromEnv: string | undefined): string[] {
+  const wanted = fromEnv === undefined ? [...DAEMON_NODE_FLAGS] : fromEnv.split(/\s+/).filter(Boolean);
+  const name = (flag: string) => flag.split('=', 1)[0]!.replace(/_/g, '-');
+  const present = new Set(execArgv.map(name));
+  return wanted.filter((flag) => !present.has(name(flag)));
+}
+
+/**
+ * Execs this program again with the daemon's flags added, when any is missing. Returns only when
+ * no exec was needed, or when it failed (the daemon then runs with Node's defaults, and says why).
+ */
+export function execWithDaemonFlags(): { failed: Error } | null {
+  const add = missingFlags(process.execArgv, process.env[DAEMON_NODE_FLAGS_ENV]);
+  if (add.length === 0) return null;
+  // Node marks its own stdin, stdout and stderr close-on-exec, and the sockets systemd passed
+  // (LISTEN_FDS, from fd 3) do not survive Node's start either: without this the program after the
+  // exec would log to nothing and find other descriptors where its listeners were.
+  for (const fd of [0, 1, 2, ...activationFds(process.env)]) {
+    try {
+      setCloseOnExec(fd, false);
+    } catch {
+      // not open: nothing to pass on
+    }
+  }
+  const argv = [process.execPath, ...process.execArgv, ...add, process.argv[1]!, ...process.argv.slice(2)];
+  const failed = execProgram(process.execPath, argv, process.env as Record<string, string>);
+  return { failed };
+}
+
+// The fds systemd passed this process (sd_listen_fds(3): LISTEN_PID names it, from fd 3).
+function activationFds(env: NodeJS.ProcessEnv): number[] {
+  const count = Number(env.LISTEN_FDS ?? 0);
+  if (Number(env.LISTEN_PID) !== process.pid || !Number.isInteger(count) || count <= 0) return [];
+  return Array.from({ length: count }, (_, index) => 3 + index);
+}
