@@ -9,8 +9,8 @@ test('the daemon adds only the options it lacks, by name, whatever value or spel
   assert.deepEqual(missingFlags([], undefined), [...DAEMON_NODE_FLAGS]);
   assert.deepEqual(missingFlags([...DAEMON_NODE_FLAGS], undefined), []);
   // An operator's own value wins: the name is present, so nothing is added for it.
-  assert.deepEqual(missingFlags(['--max_semi_space_size=8', '--inspect'], undefined), []);
-  assert.deepEqual(missingFlags(['--inspect'], undefined), ['--max-semi-space-size=1']);
+  assert.deepEqual(missingFlags(['--max_semi_space_size=8', '--inspect'], undefined), ['--heap-growing-percent=20']);
+  assert.deepEqual(missingFlags(['--inspect', '--heap-growing-percent=50'], undefined), ['--max-semi-space-size=1']);
   // The environment replaces the list; empty means none.
   assert.deepEqual(missingFlags([], ''), []);
   assert.deepEqual(missingFlags([], ' --max-old-space-size=64  --no-opt '), ['--max-old-space-size=64', '--no-opt']);
