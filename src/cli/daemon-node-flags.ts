@@ -22,11 +22,14 @@ export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--heap-growing-per
 /** Set to an empty string (or any list of node options) to run the daemon with those instead. */
 export const DAEMON_NODE_FLAGS_ENV = 'SUPERVISOR_NODE_FLAGS';
 
-/** The flags to add to `execArgv`: those the environment (or the default list) asks for and it lacks. */
-export function missingFlags(execArgv: readonly string[], fromEnv: string | undefined): string[] {
+/**
+ * The flags to add to `execArgv`: those the environment (or the default list) asks for and neither
+ * the command line nor NODE_OPTIONS sets already (an operator's own value wins).
+ */
+export function missingFlags(execArgv: readonly string[], fromEnv: string | undefined, nodeOptions = ''): string[] {
   const wanted = fromEnv === undefined ? [...DAEMON_NODE_FLAGS] : fromEnv.split(/\s+/).filter(Boolean);
   const name = (flag: string) => flag.split('=', 1)[0]!.replace(/_/g, '-');
-  const present = new Set(execArgv.map(name));
+  const present = new Set([...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)].map(name));
   return wanted.filter((flag) => !present.has(name(flag)));
 }
 
@@ -35,7 +38,7 @@ export function missingFlags(execArgv: readonly string[], fromEnv: string | unde
  * no exec was needed, or when it failed (the daemon then runs with Node's defaults, and says why).
  */
 export function execWithDaemonFlags(): { failed: Error } | null {
-  const add = missingFlags(process.execArgv, process.env[DAEMON_NODE_FLAGS_ENV]);
+  const add = missingFlags(process.execArgv, process.env[DAEMON_NODE_FLAGS_ENV], process.env.NODE_OPTIONS);
   if (add.length === 0) return null;
   // Node marks its own stdin, stdout and stderr close-on-exec, and the sockets systemd passed
   // (LISTEN_FDS, from fd 3) do not survive Node's start either: without this the program after the

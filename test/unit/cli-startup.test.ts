@@ -15,6 +15,8 @@ test('the daemon adds only the options it lacks, by name, whatever value or spel
   assert.deepEqual(missingFlags([], ''), []);
   assert.deepEqual(missingFlags([], ' --max-old-space-size=64  --no-opt '), ['--max-old-space-size=64', '--no-opt']);
   assert.deepEqual(missingFlags(['--max-old-space-size=64'], '--max-old-space-size=64'), []);
+  // NODE_OPTIONS counts as the command line does.
+  assert.deepEqual(missingFlags([], undefined, '--max-semi-space-size=4 --import ./hooks.mjs'), ['--heap-growing-percent=20']);
 });
 
 test('prerendered help answers --help and COMMAND --help alone; anything more goes to yargs', () => {
