@@ -73,7 +73,7 @@ export function finish(result: ResultFrame, json: boolean, text?: string): never
 
 // The daemon in the foreground until it stops; exits with its code.
 export async function run(args: { config: string; subreaper: boolean; 'log-format'?: string | undefined }): Promise<never> {
-  const { execWithDaemonFlags, DAEMON_NODE_FLAGS } = await import('./daemon-node-flags.js');
+  const { execWithDaemonFlags, DAEMON_NODE_FLAGS, DAEMON_NODE_FLAGS_ENV } = await import('./daemon-node-flags.js');
   const exec = execWithDaemonFlags(); // returns only when no exec was needed, or it failed
   // Exec'd by `supervisor upgrade`: the workers already run, so a SIGTERM or SIGHUP that arrives
   // while this program loads is held and handled once the daemon is up, not the default death.
@@ -89,7 +89,9 @@ export async function run(args: { config: string; subreaper: boolean; 'log-forma
   const { runDaemon, takeActivationFds, takeHandover } = await import('../daemon/index.js');
   const options = format === undefined ? {} : { format: format as (typeof LOG_FORMATS)[number] };
   const log = createLogger(1, options);
-  if (exec !== null) log.warn({ err: exec.failed }, `running with Node's default options: adding the daemon's own (${DAEMON_NODE_FLAGS.join(' ')}) failed: ${exec.failed.message}`);
+  if (exec !== null) {
+    log.warn({ err: exec.failed }, `running with Node's default options: re-executing node with the daemon's own (${DAEMON_NODE_FLAGS.join(' ')}) failed: ${exec.failed.message}; the daemon works without them, it only uses more memory: pass them to node yourself, or set ${DAEMON_NODE_FLAGS_ENV}= to skip this step`);
+  }
   let adopted;
   try {
     adopted = upgraded ? takeHandover() : null;

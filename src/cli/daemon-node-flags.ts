@@ -3,6 +3,7 @@
 // when one of them is missing. The daemon is a small, long-lived event loop: V8's defaults are
 // tuned for throughput and cost it memory it never uses (docs/benchmarks.md, "Weight").
 import { execProgram, setCloseOnExec } from '../native/index.js';
+import { LISTEN_FDS_START } from '../worker-contract.js';
 
 /**
  * - `--max-semi-space-size=1`: the young generation's halves stay at 1 MB instead of growing to
@@ -41,8 +42,8 @@ export function execWithDaemonFlags(): { failed: Error } | null {
   const add = missingFlags(process.execArgv, process.env[DAEMON_NODE_FLAGS_ENV], process.env.NODE_OPTIONS);
   if (add.length === 0) return null;
   // Node marks its own stdin, stdout and stderr close-on-exec, and the sockets systemd passed
-  // (LISTEN_FDS, from fd 3) do not survive Node's start either: without this the program after the
-  // exec would log to nothing and find other descriptors where its listeners were.
+  // (LISTEN_FDS) were gone after the exec too (the socket-activation tests caught it): without this
+  // the program after the exec would log to nothing and find other descriptors where its listeners were.
   for (const fd of [0, 1, 2, ...activationFds(process.env)]) {
     try {
       setCloseOnExec(fd, false);
@@ -55,9 +56,10 @@ export function execWithDaemonFlags(): { failed: Error } | null {
   return { failed };
 }
 
-// The fds systemd passed this process (sd_listen_fds(3): LISTEN_PID names it, from fd 3).
+// The fds systemd passed this process, as sd_listen_fds(3) reads them (and as the daemon will,
+// in takeActivationFds): only when LISTEN_PID names this process.
 function activationFds(env: NodeJS.ProcessEnv): number[] {
   const count = Number(env.LISTEN_FDS ?? 0);
   if (Number(env.LISTEN_PID) !== process.pid || !Number.isInteger(count) || count <= 0) return [];
-  return Array.from({ length: count }, (_, index) => 3 + index);
+  return Array.from({ length: count }, (_, index) => LISTEN_FDS_START + index);
 }
