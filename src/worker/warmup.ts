@@ -2,10 +2,13 @@
 // and says READY=1, it sends itself requests through a private server on 127.0.0.1 that runs the
 // same handler, so V8 compiles the handler and Node's HTTP paths on this traffic rather than on the
 // first clients'. It works in every socket mode (nothing is listening on the real sockets yet) and
-// costs only the warming process's own CPU, at its own (lowered) priority.
+// costs only the warming process's own CPU, at its own (lowered) priority. A plan's GETs go out
+// through a client of prebuilt bytes (warmup-client.ts), so the CPU goes to the server's side; the
+// fetch a warm-up function is given is Node's own client, for any method, header and body.
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readyTimeoutFromEnv } from '../worker-contract.js';
+import { WarmupConnections } from './warmup-client.js';
 
 /** Requests the helper sends itself; half on new connections, half on keep-alive ones. */
 export interface WarmupPlan {
@@ -73,16 +76,24 @@ export async function warmUpInProcess(handler: http.RequestListener, warmup: War
     } else {
       let next = 0;
       const deadline = started + plan.timeoutMs;
-      const lane = async () => {
+      const lane = async (connections: WarmupConnections) => {
         while (next < plan.requests && Date.now() < deadline) {
           const index = next++;
           const path = plan.paths[index % plan.paths.length]!;
           // Even requests on a new connection each, odd ones on the lanes' keep-alive connections.
-          const answer = await fetch(path, {}, index % 2 === 0 ? false : keepAlive);
-          if (answer.status >= 500) throw new Error(`GET ${path} answered ${answer.status} (request ${index + 1} of ${plan.requests})`);
+          const status = await connections.get(path, index % 2 === 0 ? 'new' : 'keep-alive').catch((error: NodeJS.ErrnoException) => {
+            throw new Error(`GET ${path} got no answer (${error.code ?? error.message})`, { cause: error });
+          });
+          requests++;
+          if (status >= 500) throw new Error(`GET ${path} answered ${status} (request ${index + 1} of ${plan.requests})`);
         }
       };
-      await Promise.all(Array.from({ length: Math.min(plan.concurrency, plan.requests) }, lane));
+      const lanes = Array.from({ length: Math.min(plan.concurrency, plan.requests) }, () => new WarmupConnections(port, WARMUP_USER_AGENT));
+      try {
+        await Promise.all(lanes.map(lane));
+      } finally {
+        for (const connections of lanes) connections.close();
+      }
     }
   } catch (error) {
     throw new Error(`reuseport-supervisor/worker: warm-up failed: ${(error as Error).message}: fix the app or its warmup option; the worker does not say READY=1`, { cause: error });
