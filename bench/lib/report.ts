@@ -81,7 +81,7 @@ export function report(input: ReportInput): void {
     : `throughput ratio reuseport/cluster: not measured (${typeof throughput === 'string' ? throughput : 'needs steer and cluster'})`;
   const setup =
     `${options.workers} workers; load: ${options.concurrency} new-connection + ${options.concurrency} keep-alive ${options.rate > 0 ? `users at a fixed ${options.rate} requests/s per mode (open loop)` : 'closed-loop users'}, no retries, ` +
-    `${options.loadProcesses} load processes; ${options.reloads} reloads, ${options.gapMs} ms apart; steady window ${options.durationMs / 1000} s after ${options.warmupMs / 1000} s of warm-up; steer: slow_start ${options.slowStartMs} ms, drain.spread ${options.drainSpreadMs} ms${options.startConcurrency > 0 ? `; supervisor start_concurrency ${options.startConcurrency}` : ''}${input.workerNode ? `; the supervisor's Node workers ran ${input.workerNode}` : ''}`;
+    `${options.loadProcesses} load processes; ${options.reloads} reloads, ${options.gapMs} ms apart; steady window ${options.durationMs / 1000} s after ${options.warmupMs / 1000} s of warm-up; steer: slow_start ${options.slowStartMs} ms, drain.spread ${options.drainSpreadMs} ms${options.startConcurrency > 0 ? `; supervisor start_concurrency ${options.startConcurrency}` : ''}${describeWarming(options.warming)}${input.workerNode ? `; the supervisor's Node workers ran ${input.workerNode}` : ''}`;
   const machineLine = `${machine.kernel}, ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, load average at start ${machine.loadAverageAtStart.join(' ')}`;
   const tpTitle =
     typeof throughput === 'string'
@@ -175,4 +175,14 @@ function updateDocs(root: string, svgPath: string, markdown: string): string[] {
   }
   writeFileSync(page, `${text.slice(0, start + DOCS_START.length)}\n${markdown}\n${text.slice(end)}`);
   return [chart, page];
+}
+
+// Only what differs from the defaults: the steer strategy's nice ramp and who warms the app up.
+function describeWarming(warming: BenchOptions['warming']): string {
+  const parts = [
+    ...(warming.niceRampMs !== null ? [`nice_ramp ${warming.niceRampMs} ms`] : []),
+    ...(warming.appWarmup !== null ? [`the app's own warm-up ${warming.appWarmup} requests`] : []),
+    ...(warming.supervisorWarmup > 0 ? [`ready.warmup ${warming.supervisorWarmup} requests`] : []),
+  ];
+  return parts.length > 0 ? `; steer: ${parts.join(', ')}` : '';
 }

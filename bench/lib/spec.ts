@@ -2,6 +2,7 @@
 // what that run writes back.
 import type { FailureEvent, ModeResult, ReloadResult, Series, summarizeFailures, ThroughputResult } from './analyse.js';
 import type { LoadMode } from '../load/http-client.js';
+import type { WarmingOptions } from '../targets/supervisor.js';
 import type { StrategyId } from './strategies.js';
 import type { CounterSample } from './tcp-counters.js';
 import type { ColdCost, ReloadCapacity, ReloadProfile } from './profile.js';
@@ -22,6 +23,7 @@ export interface RunSpec {
   drainSpreadMs: number; // the supervisor's drain.spread where the strategy uses it
   workerNode: string | null; // node binary for the supervisor's Node workers (null: node on PATH)
   startConcurrency: number; // the supervisor's start_concurrency (0: all at once)
+  warming: WarmingOptions; // the steer strategy's warming priority and warm-ups
   timeoutMs: number; // per request
   bucketMs: number;
   where: 'namespace' | 'host';
@@ -70,6 +72,7 @@ export interface ThroughputSpec {
   drainSpreadMs: number;
   workerNode: string | null;
   startConcurrency: number;
+  warming: WarmingOptions;
   timeoutMs: number;
   where: 'namespace' | 'host';
   migrateReq: number | null;

@@ -13,7 +13,7 @@ export interface Strategy {
    * handover: 'ramp' runs it with --slow-start and --drain-spread, 'spread' with --drain-spread
    * only (slow_start needs steering), none with neither.
    */
-  supervisor?: Omit<SupervisorOptions, 'workers' | 'slowStartMs' | 'drainSpreadMs' | 'workerNode' | 'startConcurrency'> & { handover?: 'ramp' | 'spread' };
+  supervisor?: Omit<SupervisorOptions, 'workers' | 'slowStartMs' | 'drainSpreadMs' | 'workerNode' | 'startConcurrency' | 'warming'> & { handover?: 'ramp' | 'spread' };
   /**
    * net.ipv4.tcp_migrate_req for its namespace. 'flag': --self-sysctl decides. On the host (no
    * namespace possible) a fixed value must already be in force, or the strategy is skipped: a

@@ -2,7 +2,7 @@
 import type { Strategy } from '../lib/strategies.js';
 import { ClusterTarget } from './cluster.js';
 import { NaiveTarget } from './naive.js';
-import { SupervisorTarget, type SupervisorOptions } from './supervisor.js';
+import { SupervisorTarget, type SupervisorOptions, type WarmingOptions } from './supervisor.js';
 import type { Target } from './target.js';
 
 export interface StartOptions {
@@ -12,6 +12,7 @@ export interface StartOptions {
   drainSpreadMs: number;
   workerNode: string | null; // node binary for the supervisor's Node workers (null: node on PATH)
   startConcurrency: number; // the supervisor's start_concurrency (0: all at once)
+  warming: WarmingOptions;
 }
 
 export function startTarget(strategy: Strategy, options: StartOptions): Promise<Target> {
@@ -24,7 +25,7 @@ export function startTarget(strategy: Strategy, options: StartOptions): Promise<
         ...(options.workerNode ? { workerNode: options.workerNode } : {}),
         ...(options.startConcurrency ? { startConcurrency: options.startConcurrency } : {}),
         ...(handover === 'ramp' || handover === 'spread' ? { drainSpreadMs: options.drainSpreadMs } : {}),
-        ...(handover === 'ramp' ? { slowStartMs: options.slowStartMs } : {}),
+        ...(handover === 'ramp' ? { slowStartMs: options.slowStartMs, warming: options.warming } : {}),
       };
       return SupervisorTarget.start(supervisor);
     }

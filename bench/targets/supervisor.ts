@@ -17,6 +17,14 @@ export interface SupervisorOptions {
   app?: 'node' | 'c'; // the example app in Node (default) or the example worker in C
   workerNode?: string; // the node binary that runs the Node example app (default: node on PATH)
   startConcurrency?: number; // start_concurrency: new workers a reload starts at a time (0/absent: all)
+  warming?: WarmingOptions;
+}
+
+/** How a strategy's new workers warm up: its priority ramp and who sends the warm-up requests. */
+export interface WarmingOptions {
+  niceRampMs: number | null; // ready.nice_ramp (null: the default, half of ready.timeout)
+  appWarmup: number | null; // the Node example app's APP_WARMUP_REQUESTS (null: the app's default)
+  supervisorWarmup: number; // ready.warmup.requests (0: no supervisor warm-up)
 }
 
 export class SupervisorTarget implements Target {
@@ -101,13 +109,19 @@ export class SupervisorTarget implements Target {
 }
 
 function config(options: SupervisorOptions, version: number): Record<string, unknown> {
+  const warming = options.app === 'c' ? undefined : options.warming;
   return {
     socket: options.socket,
     ...(options.lossless ? { lossless: options.lossless } : {}),
     workers: options.workers,
     command: options.app === 'c' ? [helloWorker] : [options.workerNode ?? 'node', exampleApp],
-    env: { APP_VERSION: String(version) },
-    ready: { kind: 'notify', timeout: '10s', ...(options.readyNice ? { nice: options.readyNice } : {}) },
+    env: { APP_VERSION: String(version), ...(warming?.appWarmup != null ? { APP_WARMUP_REQUESTS: String(warming.appWarmup) } : {}) },
+    ready: {
+      kind: 'notify',
+      timeout: '10s',
+      ...(options.readyNice ? { nice: options.readyNice, ...(warming?.niceRampMs != null ? { nice_ramp: `${warming.niceRampMs}ms` } : {}) } : {}),
+      ...(warming && warming.supervisorWarmup > 0 ? { warmup: { requests: warming.supervisorWarmup } } : {}),
+    },
     // The example app's workers leave as soon as their last connection ends; the timeout is only
     // a backstop and, if ever reached, shows in the reload's message.
     drain: { signal: 'SIGTERM', timeout: '10s', ...(options.drainSpreadMs ? { spread: `${options.drainSpreadMs}ms` } : {}) },
