@@ -373,12 +373,16 @@ describe('drain under keep-alive load', { skip }, () => {
   test('two workers share one socket; one drains mid-load; no request fails', async () => {
     const fd = listenTcp({ host: '127.0.0.1', port: 0, backlog: 511, reusePort: false });
     const port = localAddress(fd).port;
-    const workers = ['old', 'new'].map((v) => new Worker(fixture('good-app'), { APP_VERSION: v }, { socket: fd }));
+    // The old worker starts alone and takes the load's keep-alive connections, so it has some to
+    // close when it drains (with both listening from the start, the kernel may hand every one of
+    // them to the new worker, and then there is nothing to check).
+    const old = new Worker(fixture('good-app'), { APP_VERSION: 'old' }, { socket: fd });
+    const workers = [old];
     const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
     try {
-      await Promise.all(workers.map((w) => w.ready()));
-      const [old] = workers as [Worker, Worker];
-      const stopAt = Date.now() + 2000;
+      await old.ready();
+      const startedAt = Date.now();
+      const stopAt = startedAt + 2000;
       const counts = { ok: 0, failed: 0, closeFromOld: 0, afterExit: 0 };
       const errors = new Set<string>();
       let oldExitedAt = Infinity;
@@ -398,7 +402,10 @@ describe('drain under keep-alive load', { skip }, () => {
         }
       };
       const load = Promise.all(Array.from({ length: 16 }, client));
-      await sleep(600);
+      const fresh = new Worker(fixture('good-app'), { APP_VERSION: 'new' }, { socket: fd });
+      workers.push(fresh);
+      await fresh.ready();
+      await sleep(Math.max(0, startedAt + 600 - Date.now()));
       old.signal('SIGTERM');
       await load;
       const exit = await old.exited;
