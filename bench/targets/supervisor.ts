@@ -34,7 +34,9 @@ export class SupervisorTarget implements Target {
   readonly #options: SupervisorOptions;
   #version = 1;
   #logsSeen = 0;
+  #stderrSeen = 0;
   readonly #warnings = new Map<string, number>();
+  readonly #warmupsCut: number[] = []; // requests done by each in-process warm-up that was cut short
   #stopped: Promise<void> | undefined;
 
   private constructor(daemon: Daemon, options: SupervisorOptions) {
@@ -89,9 +91,20 @@ export class SupervisorTarget implements Target {
         this.#warnings.set(line.msg, (this.#warnings.get(line.msg) ?? 0) + 1);
       }
     }
-    const kept = this.notes.filter((note) => !note.startsWith('daemon warning'));
+    // The worker helper's line when its warm-up ran out of time: workers' stderr lines are on the
+    // daemon's stderr.
+    const stderr = this.#daemon.stderrLines;
+    for (; this.#stderrSeen < stderr.length; this.#stderrSeen++) {
+      const cut = /warm-up cut short after \d+ ms [^:]*: (\d+) of \d+ requests/.exec(stderr[this.#stderrSeen]!);
+      if (cut) this.#warmupsCut.push(Number(cut[1]));
+    }
+    const kept = this.notes.filter((note) => !note.startsWith('daemon warning') && !note.startsWith('app warm-up'));
     this.notes.length = 0;
     this.notes.push(...kept, ...[...this.#warnings].map(([msg, n]) => `daemon warning (${n}x): ${msg}`));
+    if (this.#warmupsCut.length > 0) {
+      const done = [...this.#warmupsCut].sort((a, b) => a - b);
+      this.notes.push(`app warm-up cut short in ${done.length} worker start(s), at the end of its time (half of ready.timeout): ${done[0]} to ${done.at(-1)} requests done, median ${done[Math.floor(done.length / 2)]}`);
+    }
   }
 
   processes(): ProcessClass[] {
