@@ -249,6 +249,11 @@ async function main() {
   if (rendered.code !== 0) throw new Error(`haproxy.yml failed (exit ${rendered.code}): ${rendered.stdout.trim().slice(-2000)}`);
   await mustRun('haproxy', ['-c', '-q', '-f', haproxyCfg]);
   startIn(prefix + 'lb', ['haproxy', '-db', '-f', haproxyCfg], path.join(work, 'haproxy.log'));
+  // The load client counts every request it sends, so it starts only once HAProxy answers 200 on its
+  // port: before that a request is refused (not listening yet) or answered 503 (no host checked up
+  // yet), and would count as failed on a busy machine where HAProxy starts slowly.
+  const answers = `require('http').get(${JSON.stringify(LB_URL)}, (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1)).setTimeout(2000, () => process.exit(1))`;
+  await waitFor('HAProxy answering 200 on its port', async () => (await run('ip', ['netns', 'exec', prefix + 'lb', process.execPath, '-e', answers], { timeoutMs: 5000 })).code === 0, 30_000);
   const lb = startClient(prefix + 'lb', LB_URL, path.join(work, 'client-lb.log'));
   await waitFor('HAProxy answering for all three hosts', async () => {
     const seen = await lb.mark('probe');
