@@ -255,10 +255,13 @@ async function main() {
   const answers = `require('http').get(${JSON.stringify(LB_URL)}, (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1)).setTimeout(2000, () => process.exit(1))`;
   await waitFor('HAProxy answering 200 on its port', async () => (await run('ip', ['netns', 'exec', prefix + 'lb', process.execPath, '-e', answers], { timeoutMs: 5000 })).code === 0, 30_000);
   const lb = startClient(prefix + 'lb', LB_URL, path.join(work, 'client-lb.log'));
+  let probed = null;
   await waitFor('HAProxy answering for all three hosts', async () => {
-    const seen = await lb.mark('probe');
-    return seen.ok > 60 && seen.failed === 0;
-  }, 30_000);
+    probed = await lb.mark('probe');
+    return probed.ok > 60 && probed.failed === 0;
+  }, 30_000).catch((error) => {
+    throw new Error(`${error.message}; the load client's counts through HAProxy so far: ${JSON.stringify(probed)}`);
+  });
   const before = await lb.mark('before');
   if (before.failed > 0) throw new Error(`requests failed through HAProxy before any rollout: ${JSON.stringify(before.failures)}: see ${work}/haproxy.log`);
 
