@@ -31,19 +31,22 @@ function fullQueue(): { path: string; socket: NotifySocket; queued: number } {
 test('READY=1 to a full notify queue is sent once the supervisor reads again', async () => {
   const { path, socket, queued } = fullQueue();
   try {
-    const script = `import(${JSON.stringify(notifyModule)}).then(({ notify }) => { const t = Date.now(); notify({ NOTIFY_SOCKET: ${JSON.stringify(path)} }, 'READY=1'); console.log(Date.now() - t); })`;
+    const script = `import(${JSON.stringify(notifyModule)}).then(({ notify }) => { console.log('sending'); const t = Date.now(); notify({ NOTIFY_SOCKET: ${JSON.stringify(path)} }, 'READY=1'); console.log(Date.now() - t); })`;
     const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    // The worker is now waiting on the full queue; the supervisor comes back to it 400 ms later.
+    // Once the worker is sending (its start can take longer than the wait on a loaded machine), it
+    // waits on the full queue; the supervisor comes back to it 400 ms later.
+    const sendingBy = Date.now() + 30_000;
+    while (!stdout.includes('sending\n') && child.exitCode === null && Date.now() < sendingBy) await new Promise((resolve) => setTimeout(resolve, 10));
     await new Promise((resolve) => setTimeout(resolve, 400));
     const messages: NotifyMessage[] = [];
     socket.onMessage((message) => messages.push(message));
     const [code] = (await once(child, 'close')) as [number | null];
     assert.equal(code, 0, `the worker failed to notify: ${stderr}`);
-    const waited = Number(stdout.trim());
+    const waited = Number(stdout.trim().split('\n').at(-1));
     assert.ok(waited >= 200, `READY=1 went out after ${waited} ms: the queue of ${queued} was not full`);
     const deadline = Date.now() + 2000;
     while (!messages.some((m) => m.fields.READY === '1') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
